@@ -1,0 +1,69 @@
+# hybridrec — `make run` reproduces the default pipeline, `make test` runs the test suite.
+# Both create .venv and install the pinned dependencies first (once; again when requirements.lock changes).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DVC    := $(VENV)/bin/dvc
+DATASET ?= $(shell sed -n 's/^dataset: *//p' params.yaml)
+
+# quiet, offline tools (see README "Configuration")
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := False
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup run test test-fast lint ui deploy push pull bench clean help
+
+help:
+	@echo "make run    — set up .venv, acquire $(DATASET), run the pipeline with dvc repro (reports/)"
+	@echo "make test   — set up .venv, run the whole test suite"
+	@echo "make ui     — start the Prefect UI on http://127.0.0.1:4200"
+	@echo "make deploy — serve the scheduled pipeline deployment (cron from params.yaml)"
+	@echo "make push / pull — DVC remote round trip;  make lint;  make bench"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hybridrec needs Python >= 3.11, found " + sys.version' 
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
+	touch $@
+
+run: setup
+	@start=$$(date +%s); \
+	$(PY) -m flows.acquire --dataset $(DATASET) && \
+	$(DVC) add -q data && \
+	$(DVC) repro && \
+	echo "pipeline wall time: $$(( $$(date +%s) - start )) s (after set-up); report: reports/$(DATASET)/report.html"
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+ui: setup
+	@echo "Prefect UI: http://127.0.0.1:4200  (point runs at it: export PREFECT_API_URL=http://127.0.0.1:4200/api)"
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+
+deploy: setup
+	$(PY) -m flows.deploy
+
+push: setup
+	$(DVC) push
+
+pull: setup
+	$(DVC) pull
+
+bench: setup
+	$(PY) -m bench.pipeline_bench
+
+clean:
+	rm -rf artifacts reports .prefect

@@ -1,0 +1,48 @@
+"""Stage 6: evaluate one trained run on its test part (or every configured run when none is named).
+
+    python -m flows.evaluate --model autorec-i --split random-80-10-10-s0
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+
+from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from tasks.evaluate import evaluate_run
+from tasks.train import RunId
+
+
+@task(name="evaluate-run")
+def evaluate_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> dict:
+    layout, params, name = layout_and_params(root, dataset)
+    return evaluate_run(layout, params, RunId(name, model, split), device=device)
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(root: str = ".", dataset: str | None = None, model: str | None = None, split: str | None = None,
+                  device: str | None = None) -> list[dict]:
+    _, params, name = layout_and_params(root, dataset)
+    models = [model] if model else list(params.train.models)
+    splits = [split] if split else list(params.split.instances)
+    results = [evaluate_task(root, name, m, s, device) for m in models for s in splits]
+    rows = [{"model": r["model"], "split": r["split_id"], **r["metrics"]} for r in results]
+    for row in rows:
+        logger().info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+    key = f"{name}-evaluate" + (f"-{model}-{split}" if model and split else "")
+    publish(key, f"Test metrics on {name}",
+            [f"- `{r['model']}` on `{r['split']}`: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items()
+                                                                 if isinstance(v, float)) for r in rows], rows)
+    return results
+
+
+def main() -> int:
+    ap = base_parser(__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--split", default=None)
+    ap.add_argument("--device", default=None)
+    a = ap.parse_args()
+    return run_cli(evaluate_flow, root=a.root, dataset=a.dataset, model=a.model, split=a.split, device=a.device)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Torch recommender models, one per file, registered by name (see ``models.registry``)."""

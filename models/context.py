@@ -1,0 +1,51 @@
+"""What a model sees at build time: sizes, the training ratings (only), side information, the device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+@dataclass
+class TrainContext:
+    n_users: int
+    n_items: int
+    users: np.ndarray        # int64, training pairs only
+    items: np.ndarray        # int64
+    ratings: np.ndarray      # float32
+    rating_scale: tuple[float, float]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    user_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)  # "bow" / "svd"
+    item_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)
+    implicit: bool = False
+
+    @cached_property
+    def global_mean(self) -> float:
+        return float(self.ratings.mean()) if len(self.ratings) else float(np.mean(self.rating_scale))
+
+    @cached_property
+    def user_matrix(self) -> sp.csr_matrix:
+        """Training ratings, users × items (CSR, sorted indices)."""
+        m = sp.csr_matrix((self.ratings, (self.users, self.items)), shape=(self.n_users, self.n_items),
+                          dtype=np.float32)
+        m.sort_indices()
+        return m
+
+    @cached_property
+    def item_matrix(self) -> sp.csr_matrix:
+        """Training ratings, items × users (CSR, sorted indices)."""
+        m = sp.csr_matrix(self.user_matrix.T)
+        m.sort_indices()
+        return m
+
+    @cached_property
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.users, minlength=self.n_users)
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        return np.bincount(self.items, minlength=self.n_items)

@@ -1,0 +1,1 @@
+"""Stage logic of the hybridrec pipeline: plain typed functions (Prefect wrappers live in ``flows/``)."""

@@ -1,0 +1,186 @@
+"""Obtaining raw files: local copies, verified downloads, PyPI carriers, and safe archive extraction.
+
+Every function here either completes or leaves nothing behind: downloads go to ``<name>.part`` (resumed
+with an HTTP Range request when possible) and are renamed only after the checksum matches; archives are
+tested (CRC) and extracted member by member into a temporary directory that is renamed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tasks.errors import AcquisitionError
+from tasks.io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path(os.environ.get("HYBRIDREC_DOWNLOAD_CACHE", Path.home() / ".cache" / "hybridrec"))
+
+
+@dataclass(frozen=True)
+class Checksum:
+    algorithm: str  # "md5" | "sha256"
+    hexdigest: str
+
+    def compute(self, path: Path) -> str:
+        h = hashlib.new(self.algorithm)
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
+
+
+def verify(path: Path, checksum: Checksum | None) -> None:
+    """Raise ``AcquisitionError`` naming the file, the expected and the found digest on mismatch."""
+    if checksum is None:
+        return
+    found = checksum.compute(path)
+    if found.lower() != checksum.hexdigest.lower():
+        raise AcquisitionError(
+            f"{path}: {checksum.algorithm} mismatch: expected {checksum.hexdigest}, found {found}"
+        )
+
+
+def download(url: str, dest: Path, checksum: Checksum | None, timeout_s: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` (resuming a previous ``.part``), verify, then rename into place."""
+    if dest.exists():
+        try:
+            verify(dest, checksum)
+            return dest
+        except AcquisitionError:
+            log.warning("cached %s fails its checksum; downloading again", dest)
+            dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "hybridrec"})
+    if offset:
+        req.add_header("Range", f"bytes={offset}-")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            resumed = offset and resp.status == 206
+            mode = "ab" if resumed else "wb"
+            with open(part, mode) as fh:
+                shutil.copyfileobj(resp, fh, length=1 << 20)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise AcquisitionError(f"could not download {url}: {exc}") from exc
+    try:
+        verify(part, checksum)
+    except AcquisitionError:
+        part.unlink(missing_ok=True)  # a restart, not a resume, next time
+        raise
+    os.replace(part, dest)
+    return dest
+
+
+def _safe_member_path(name: str, archive: Path) -> PurePosixPath:
+    p = PurePosixPath(name)
+    if p.is_absolute() or name.startswith(("/", "\\")) or ".." in p.parts or (len(name) > 1 and name[1] == ":"):
+        raise AcquisitionError(f"{archive}: refusing member {name!r}: path outside the target directory")
+    return p
+
+
+def extract_zip(
+    archive: Path,
+    dest: Path,
+    select: Callable[[str], str | None] | None = None,
+) -> list[Path]:
+    """Safely extract ``archive`` into ``dest`` (atomically replaced).
+
+    ``select(member_name)`` returns the relative output name for members to keep, or None to skip.
+    Rejects absolute paths, ``..`` components and symbolic links; a corrupt or truncated archive raises
+    ``AcquisitionError`` and leaves ``dest`` untouched.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AcquisitionError(f"{archive}: not a readable zip archive (corrupt or truncated): {exc}") from exc
+    written: list[Path] = []
+    with zf, atomic_dir(dest) as tmp:
+        for info in zf.infolist():
+            _safe_member_path(info.filename, archive)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode == 0o120000:
+                raise AcquisitionError(f"{archive}: refusing member {info.filename!r}: symbolic link")
+            if info.is_dir():
+                continue
+            out_name = select(info.filename) if select else info.filename
+            if out_name is None:
+                continue
+            target = tmp / _safe_member_path(out_name, archive)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, length=1 << 20)
+            except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
+                raise AcquisitionError(
+                    f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}"
+                ) from exc
+            written.append(dest / out_name)
+        if not written:
+            raise AcquisitionError(f"{archive}: none of the expected members were found")
+    return written
+
+
+def copy_files(source_dir: Path, names: Iterable[str], dest: Path) -> list[Path]:
+    """Copy the named files from ``source_dir`` into ``dest`` (atomically replaced)."""
+    names = list(names)
+    missing = [n for n in names if not (source_dir / n).is_file()]
+    if missing:
+        raise AcquisitionError(f"{source_dir}: missing {missing} (expected files: {names})")
+    with atomic_dir(dest) as tmp:
+        for n in names:
+            shutil.copyfile(source_dir / n, tmp / n)
+    return [dest / n for n in names]
+
+
+def pip_download(requirement: str, filename: str, checksum: Checksum, cache: Path, timeout_s: float) -> Path:
+    """Fetch one wheel with ``pip download --no-deps`` into ``cache`` and verify it."""
+    target = cache / filename
+    if target.exists():
+        try:
+            verify(target, checksum)
+            return target
+        except AcquisitionError:
+            target.unlink()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q",
+               "--timeout", str(int(timeout_s)), "-d", tmp, requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        got = Path(tmp) / filename
+        if proc.returncode != 0 or not got.exists():
+            raise AcquisitionError(
+                f"pip download {requirement} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
+            )
+        verify(got, checksum)
+        os.replace(got, target)
+    return target
+
+
+def try_sources(dataset: str, attempts: list[tuple[str, Callable[[], object]]], how_to: str) -> tuple[str, object]:
+    """Run each (label, fn) in order until one succeeds; otherwise raise one error listing every failure."""
+    errors: list[str] = []
+    for label, fn in attempts:
+        try:
+            result = fn()
+            log.info("%s: raw files obtained from %s", dataset, label)
+            return label, result
+        except AcquisitionError as exc:
+            log.warning("%s: source %s failed: %s", dataset, label, exc)
+            errors.append(f"  - {label}: {exc}")
+    raise AcquisitionError(
+        f"could not obtain the raw files of {dataset!r}; tried, in order:\n" + "\n".join(errors) + f"\n{how_to}"
+    )

@@ -1,0 +1,164 @@
+"""Typed access to ``params.yaml``: one dataclass per concern, each checked on load.
+
+Every error names the parameter, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True)
+class AcquireParams:
+    source_dir: Path | None = None
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    age_encoding: str = "raw"
+    min_df: int = 1
+    svd_k: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    instances: tuple[str, ...] = ("random-80-10-10-s0",)
+    loo_negatives: int = 99
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    device: str = "auto"
+    threads: int = 0
+    max_epochs: int = 200
+    patience: int = 10
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    precision_p: tuple[float, ...] = (0.1, 0.25)
+    sampled_k: int = 10
+    full_k: tuple[int, ...] = (10, 50, 100)
+
+
+@dataclass(frozen=True)
+class Params:
+    dataset: str
+    acquire: AcquireParams
+    features: FeatureParams
+    split: SplitParams
+    train: TrainParams
+    models: dict[str, dict[str, Any]]
+    evaluate: EvaluateParams
+    report_datasets: tuple[str, ...] = field(default_factory=tuple)
+
+    def model_config(self, name: str) -> dict[str, Any]:
+        from models.registry import model_names
+
+        if name not in model_names():
+            from tasks.errors import UnknownNameError
+
+            raise UnknownNameError("model", name, model_names(), param="train.models")
+        return dict(self.models.get(name, {}))
+
+
+def parse_split_id(split_id: str) -> tuple[str, int]:
+    """``random-80-10-10-s0`` → (``random-80-10-10``, 0)."""
+    m = SPLIT_ID.match(split_id)
+    if not m:
+        raise ConfigError("split.instances", "'<protocol>-s<seed>', e.g. 'random-80-10-10-s0'", split_id)
+    return m["protocol"], int(m["seed"])
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(name, "a mapping", value)
+    return value
+
+
+def _typed(cls: type, raw: dict[str, Any], section: str) -> Any:
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{section}.{sorted(unknown)[0]}", f"one of {sorted(known)}", sorted(unknown)[0])
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        default = cls.__dataclass_fields__[key].default
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{section}.{key}", "true or false", value)
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{section}.{key}", "an integer", value)
+        elif isinstance(default, float) and not isinstance(value, (int, float)):
+            raise ConfigError(f"{section}.{key}", "a number", value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def params_from_dict(raw: dict[str, Any]) -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError("params", "a mapping at the top of params.yaml", raw)
+    dataset = raw.get("dataset")
+    if not isinstance(dataset, str):
+        raise ConfigError("dataset", "a dataset name", dataset)
+    acq = dict(_section(raw, "acquire"))
+    env_dir = os.environ.get("HYBRIDREC_SOURCE_DIR")
+    if env_dir:
+        acq["source_dir"] = env_dir
+    src = acq.get("source_dir")
+    acquire = AcquireParams(
+        source_dir=Path(src).expanduser() if src else None, timeout_s=float(acq.get("timeout_s", 30.0))
+    )
+    features = _typed(FeatureParams, _section(raw, "features"), "features")
+    if features.age_encoding not in ("raw", "bucket"):
+        raise ConfigError("features.age_encoding", "'raw' or 'bucket'", features.age_encoding)
+    if features.svd_k < 1:
+        raise ConfigError("features.svd_k", "an integer >= 1", features.svd_k)
+    split = _typed(SplitParams, _section(raw, "split"), "split")
+    for sid in split.instances:
+        parse_split_id(sid)
+    train = _typed(TrainParams, _section(raw, "train"), "train")
+    models = _section(raw, "models")
+    evaluate = _typed(EvaluateParams, _section(raw, "evaluate"), "evaluate")
+    report = _section(raw, "report")
+    return Params(
+        dataset=dataset,
+        acquire=acquire,
+        features=features,
+        split=split,
+        train=train,
+        models={k: dict(v or {}) for k, v in models.items()},
+        evaluate=evaluate,
+        report_datasets=tuple(report.get("datasets", [dataset])),
+    )
+
+
+def load_params(path: str | Path = PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
+    """Read params.yaml (relative to the working directory, i.e. the repo root) and check it."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("params file", f"{path} to exist (run from the repository root)", "no such file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "valid YAML", str(exc)) from exc
+    if overrides:
+        raw = {**raw, **overrides}
+    return params_from_dict(raw)

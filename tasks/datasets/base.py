@@ -1,0 +1,204 @@
+"""What every dataset brings: acquisition, a raw parser to canonical tables, side fields, expected counts.
+
+Canonical schema (what ``ingest`` writes, every later stage reads):
+
+* ``ratings``: user_idx int32, item_idx int32 (both contiguous from 0), rating float32, timestamp int64
+* ``users`` / ``items``: user_idx / item_idx int32 plus the raw side attributes of that dataset
+* ``user_ids`` / ``item_ids``: user_idx / item_idx int32 and raw_id (Utf8): the map back to original ids
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import polars as pl
+
+from tasks.errors import DataError
+
+SideKind = Literal["categorical", "text", "multilabel", "age"]
+
+RATING_SCHEMA: dict[str, pl.DataType] = {
+    "user_idx": pl.Int32(),
+    "item_idx": pl.Int32(),
+    "rating": pl.Float32(),
+    "timestamp": pl.Int64(),
+}
+TABLES = ("ratings", "users", "items", "user_ids", "item_ids")
+
+
+@dataclass(frozen=True)
+class SideField:
+    """One raw side column and how bag-of-words treats it."""
+
+    column: str
+    kind: SideKind
+
+
+@dataclass(frozen=True)
+class ExpectedCounts:
+    """Inclusive bounds the validation suite checks the canonical tables against."""
+
+    users: tuple[int, int]
+    items: tuple[int, int]
+    ratings: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class CanonicalTables:
+    ratings: pl.DataFrame
+    users: pl.DataFrame
+    items: pl.DataFrame
+    user_ids: pl.DataFrame
+    item_ids: pl.DataFrame
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, pl.DataFrame]:
+        return {name: getattr(self, name) for name in TABLES}
+
+    @property
+    def n_users(self) -> int:
+        return self.user_ids.height
+
+    @property
+    def n_items(self) -> int:
+        return self.item_ids.height
+
+
+@dataclass(frozen=True)
+class AcquireResult:
+    raw_dir: Path
+    source: str          # "local", "official", "pypi:<pkg>==<ver>" ...
+    layout: str          # which raw layout the parser should expect
+    detail: str = ""
+
+
+class Dataset(ABC):
+    """A registered dataset. Subclasses set the class attributes and implement ``acquire`` and ``parse``."""
+
+    name: ClassVar[str]
+    rating_scale: ClassVar[tuple[float, float]]
+    implicit: ClassVar[bool] = False
+    expected: ClassVar[ExpectedCounts]
+    user_side: ClassVar[tuple[SideField, ...]] = ()
+    item_side: ClassVar[tuple[SideField, ...]] = ()
+    has_timestamps: ClassVar[bool] = True
+
+    @abstractmethod
+    def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
+        """Make ``dest`` hold the raw files (atomically), trying the sources in the documented order."""
+
+    @abstractmethod
+    def parse(self, raw_dir: Path) -> CanonicalTables:
+        """Read the raw files in ``raw_dir`` into canonical tables; bad rows raise ``DataError``."""
+
+    def is_acquired(self, raw_dir: Path) -> bool:
+        """True when ``raw_dir`` already holds a complete raw copy (so acquisition can be skipped)."""
+        return raw_dir.is_dir() and any(raw_dir.iterdir())
+
+
+def _id_order(raw_ids: pl.Series) -> pl.Series:
+    """Unique raw ids in a stable order: numeric when every id is an integer, else lexicographic."""
+    uniq = pl.DataFrame({"raw_id": raw_ids.unique()})
+    uniq = uniq.with_columns(pl.col("raw_id").cast(pl.Int64, strict=False).alias("_int"))
+    if uniq["_int"].null_count() == 0:
+        return uniq.sort("_int")["raw_id"]
+    return uniq.sort("raw_id")["raw_id"]
+
+
+def build_id_map(raw_ids: pl.Series, idx_name: str) -> pl.DataFrame:
+    ordered = _id_order(raw_ids.cast(pl.Utf8))
+    return pl.DataFrame(
+        {idx_name: pl.Series(range(len(ordered)), dtype=pl.Int32), "raw_id": ordered}
+    )
+
+
+def canonicalize(
+    ratings: pl.DataFrame,
+    users: pl.DataFrame | None,
+    items: pl.DataFrame | None,
+    *,
+    ratings_file: str | Path,
+    scale: tuple[float, float] | None,
+) -> CanonicalTables:
+    """Turn raw tables into the canonical schema.
+
+    ``ratings`` has columns user_id, item_id (any type, converted to Utf8), rating, timestamp, and
+    ``line`` (the 1-based line of the row in ``ratings_file``, used to name offending rows).
+    ``users`` / ``items`` have user_id / item_id plus side attributes. Only entities with at least one
+    rating get an index; ``notes`` records how many listed-but-unrated entities were left out.
+    """
+    ratings = ratings.with_columns(
+        pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8)
+    )
+    check_ratings(ratings, ratings_file, scale)
+    user_ids = build_id_map(ratings["user_id"], "user_idx")
+    item_ids = build_id_map(ratings["item_id"], "item_idx")
+    out = (
+        ratings.join(user_ids.rename({"raw_id": "user_id"}), on="user_id", how="left")
+        .join(item_ids.rename({"raw_id": "item_id"}), on="item_id", how="left")
+        .select(
+            pl.col("user_idx").cast(pl.Int32),
+            pl.col("item_idx").cast(pl.Int32),
+            pl.col("rating").cast(pl.Float32),
+            pl.col("timestamp").cast(pl.Int64),
+        )
+        .sort(["user_idx", "item_idx"])
+    )
+    notes: dict[str, object] = {}
+
+    def side(table: pl.DataFrame | None, ids: pl.DataFrame, key: str, idx: str) -> pl.DataFrame:
+        if table is None:
+            return ids.select(idx)
+        table = table.with_columns(pl.col(key).cast(pl.Utf8))
+        listed = table.height
+        joined = ids.rename({"raw_id": key}).join(table, on=key, how="inner").drop(key).sort(idx)
+        notes[f"{idx.split('_')[0]}s_listed"] = listed
+        notes[f"{idx.split('_')[0]}s_listed_unrated"] = listed - joined.height
+        return joined
+
+    users_t = side(users, user_ids, "user_id", "user_idx")
+    items_t = side(items, item_ids, "item_id", "item_idx")
+    return CanonicalTables(out, users_t, items_t, user_ids, item_ids, notes)
+
+
+def check_ratings(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, float] | None) -> None:
+    """Raise ``DataError`` naming the first offending line for nulls, out-of-scale or duplicate pairs."""
+    has_line = "line" in ratings.columns
+
+    def first_line(mask: pl.Expr) -> int | None:
+        bad = ratings.filter(mask)
+        if bad.is_empty():
+            return None
+        return int(bad["line"][0]) if has_line else None
+
+    for col in ("user_id", "item_id", "rating"):
+        if ratings[col].null_count():
+            line = first_line(pl.col(col).is_null())
+            raise DataError(file, f"missing or non-numeric {col}", line=line, expected=f"a {col}", found=None)
+    if scale is not None:
+        lo, hi = scale
+        mask = (pl.col("rating") < lo) | (pl.col("rating") > hi) | pl.col("rating").is_nan()
+        bad = ratings.filter(mask)
+        if not bad.is_empty():
+            raise DataError(
+                file,
+                "rating out of the dataset's scale",
+                line=int(bad["line"][0]) if has_line else None,
+                expected=f"a rating in [{lo}, {hi}]",
+                found=float(bad["rating"][0]),
+            )
+    dup = ratings.filter(pl.struct("user_id", "item_id").is_duplicated())
+    if not dup.is_empty():
+        first = dup.row(0, named=True)
+        lines = dup.filter((pl.col("user_id") == first["user_id"]) & (pl.col("item_id") == first["item_id"]))
+        where = lines["line"].to_list() if has_line else []
+        raise DataError(
+            file,
+            f"duplicate (user, item) pair ({first['user_id']}, {first['item_id']}) on lines {where}",
+            line=where[1] if len(where) > 1 else None,
+            expected="each (user, item) pair at most once",
+            found=f"{dup.height} duplicated rows",
+        )

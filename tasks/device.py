@@ -1,0 +1,40 @@
+"""Device choice, thread count and seeding."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from tasks.errors import ConfigError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device", "'auto' or 'cpu' (no CUDA device is available here)", name)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError("train.device", "auto | cpu | cuda | cuda:N", name) from exc
+
+
+def set_threads(threads: int) -> int:
+    """``threads`` > 0 fixes torch's intra-op threads (use 1 when processes run side by side)."""
+    env = os.environ.get("HYBRIDREC_THREADS")
+    if env:
+        threads = int(env)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

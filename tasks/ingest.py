@@ -1,0 +1,83 @@
+"""Acquire (when needed) and ingest a dataset into canonical Parquet tables plus statistics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tasks.datasets import get_dataset
+from tasks.datasets.base import TABLES, AcquireResult, CanonicalTables
+from tasks.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
+from tasks.paths import Layout
+
+log = logging.getLogger(__name__)
+
+
+def acquire_dataset(layout: Layout, name: str, source_dir: Path | None, timeout_s: float,
+                    force: bool = False) -> AcquireResult | None:
+    """Fill ``data/<name>`` unless it already holds a complete copy. Returns None when nothing was done."""
+    ds = get_dataset(name)
+    raw = layout.raw(name)
+    if not force and ds.is_acquired(raw):
+        log.info("%s: raw files already present in %s", name, raw)
+        return None
+    return ds.acquire(raw, source_dir, timeout_s)
+
+
+def quantiles(counts: np.ndarray) -> dict[str, float]:
+    if len(counts) == 0:
+        return {}
+    q = np.percentile(counts, [0, 25, 50, 75, 100])
+    return {"min": float(q[0]), "p25": float(q[1]), "median": float(q[2]), "p75": float(q[3]),
+            "max": float(q[4]), "mean": float(counts.mean())}
+
+
+def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str, Any]:
+    r = tables.ratings
+    n_u, n_i, n_r = tables.n_users, tables.n_items, r.height
+    hist = r.group_by("rating").len().sort("rating")
+    per_user = np.bincount(r["user_idx"].to_numpy(), minlength=n_u)
+    per_item = np.bincount(r["item_idx"].to_numpy(), minlength=n_i)
+    raw_files = sorted(p for p in raw_dir.iterdir() if p.is_file()) if raw_dir.is_dir() else []
+    return {
+        "dataset": name,
+        "n_users": n_u, "n_items": n_i, "n_ratings": n_r,
+        "density": n_r / (n_u * n_i) if n_u and n_i else 0.0,
+        "rating_mean": float(r["rating"].mean()) if n_r else None,  # type: ignore[arg-type]
+        "rating_histogram": {str(float(k)): int(v) for k, v in hist.iter_rows()},
+        "ratings_per_user": quantiles(per_user),
+        "ratings_per_item": quantiles(per_item),
+        "timestamps": {"min": int(r["timestamp"].min()), "max": int(r["timestamp"].max())} if n_r else {},  # type: ignore[arg-type]
+        "user_columns": [c for c in tables.users.columns if c != "user_idx"],
+        "item_columns": [c for c in tables.items.columns if c != "item_idx"],
+        "raw_files": {p.name: file_sha256(p) for p in raw_files},
+        "notes": tables.notes,
+    }
+
+
+def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
+    """Parse ``data/<name>`` into ``artifacts/ingested/<name>/`` (all tables swapped in at once)."""
+    ds = get_dataset(name)
+    raw = layout.raw(name)
+    tables = ds.parse(raw)
+    stats = dataset_stats(name, tables, raw)
+    out = layout.ingested(name)
+    with atomic_dir(out) as tmp:
+        for t in TABLES:
+            write_parquet(tmp / f"{t}.parquet", getattr(tables, t))
+        write_json(tmp / "stats.json", stats)
+    log.info("%s: %d users, %d items, %d ratings", name, stats["n_users"], stats["n_items"], stats["n_ratings"])
+    return stats
+
+
+def load_tables(layout: Layout, name: str) -> dict[str, pl.DataFrame]:
+    d = layout.ingested(name)
+    return {t: pl.read_parquet(d / f"{t}.parquet") for t in TABLES}
+
+
+def load_stats(layout: Layout, name: str) -> dict[str, Any]:
+    return read_json(layout.ingested(name) / "stats.json")

@@ -1,0 +1,53 @@
+"""Where every artifact lives (layered as raw → intermediate → features → model input → models → reporting).
+
+All paths are relative to a project root (the repository root by default) so that tests can run the
+real pipeline inside a temporary copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path = Path(".")
+
+    # raw inputs, versioned by data.dvc
+    def raw(self, dataset: str) -> Path:
+        return self.root / "data" / dataset
+
+    # canonical Parquet tables + stats
+    def ingested(self, dataset: str) -> Path:
+        return self.root / "artifacts" / "ingested" / dataset
+
+    def validation(self, dataset: str) -> Path:
+        return self.root / "artifacts" / "validation" / dataset
+
+    def data_docs(self, dataset: str) -> Path:
+        return self.root / "reports" / dataset / "data_docs"
+
+    def features(self, dataset: str) -> Path:
+        return self.root / "artifacts" / "features" / dataset
+
+    def splits(self, dataset: str) -> Path:
+        return self.root / "artifacts" / "splits" / dataset
+
+    def split(self, dataset: str, split_id: str) -> Path:
+        return self.splits(dataset) / split_id
+
+    def run(self, dataset: str, model: str, split_id: str) -> Path:
+        return self.root / "artifacts" / "runs" / dataset / model / split_id
+
+    def metrics(self, dataset: str, model: str, split_id: str) -> Path:
+        return self.root / "artifacts" / "metrics" / dataset / model / f"{split_id}.json"
+
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report_dir(self, dataset: str) -> Path:
+        return self.root / "reports" / dataset
+
+
+LAYOUT = Layout()

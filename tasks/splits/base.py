@@ -1,0 +1,108 @@
+"""The split protocol interface, the on-disk format of a split, and its checks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from tasks.errors import DataError
+from tasks.io import read_json, write_json, write_parquet
+
+PARTS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    test: pl.DataFrame
+    negatives: pl.DataFrame | None = None  # user_idx, item_idx: sampled negatives per test user (LOO)
+    info: dict[str, object] = field(default_factory=dict)
+
+    def part(self, name: str) -> pl.DataFrame:
+        return getattr(self, name)
+
+
+class SplitProtocol(ABC):
+    name: ClassVar[str]
+    implicit_eval: ClassVar[bool] = False  # True: evaluate by ranking (HR/NDCG) as well as by rating error
+
+    @abstractmethod
+    def split(self, ratings: pl.DataFrame, n_items: int, seed: int) -> SplitResult:
+        """Split canonical ratings deterministically for ``seed``."""
+
+    def expected_fractions(self) -> tuple[float, float, float] | None:
+        return None
+
+
+def check_split(split_id: str, ratings: pl.DataFrame, result: SplitResult, protocol: SplitProtocol) -> dict:
+    """Disjoint, covering, proportions, non-empty test; negatives never rated. Raises ``DataError``."""
+    where = f"split {split_id}"
+    if result.test.is_empty():
+        raise DataError(where, "empty test set", expected="at least one test rating", found="0 rows")
+    if result.train.is_empty():
+        raise DataError(where, "empty training set", expected="at least one training rating", found="0 rows")
+    keys = {name: result.part(name).select("user_idx", "item_idx") for name in PARTS}
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        overlap = keys[a].join(keys[b], on=["user_idx", "item_idx"], how="inner").height
+        if overlap:
+            raise DataError(where, f"{a} and {b} overlap", expected="disjoint parts", found=f"{overlap} shared pairs")
+    total = sum(k.height for k in keys.values())
+    if total != ratings.height:
+        raise DataError(where, "parts do not cover the ratings", expected=f"{ratings.height} rows", found=total)
+    counts = {name: keys[name].height for name in PARTS}
+    fractions = {name: counts[name] / ratings.height for name in PARTS}
+    exp = protocol.expected_fractions()
+    if exp is not None:
+        for name, f in zip(PARTS, exp, strict=True):
+            if abs(counts[name] - f * ratings.height) > 1.0 + 1e-9:
+                raise DataError(where, f"{name} proportion off", expected=f"{f:.3f}", found=round(fractions[name], 4))
+    report: dict[str, object] = {"counts": counts, "fractions": fractions, "disjoint": True, "covering": True}
+    if result.negatives is not None:
+        neg = result.negatives
+        rated = ratings.select("user_idx", "item_idx")
+        clash = neg.join(rated, on=["user_idx", "item_idx"], how="inner").height
+        if clash:
+            raise DataError(where, "a sampled negative was rated by its user", expected="0", found=clash)
+        dup = neg.select(pl.struct("user_idx", "item_idx").is_duplicated().sum()).item()
+        if dup:
+            raise DataError(where, "duplicate sampled negatives", expected="0", found=dup)
+        per_user = neg.group_by("user_idx").len()["len"]
+        report["negatives_per_user"] = {"min": int(per_user.min()), "max": int(per_user.max())}  # type: ignore[arg-type]
+    report["users"] = {name: result.part(name)["user_idx"].n_unique() for name in PARTS}
+    cold_u = result.test.join(result.train.select("user_idx").unique(), on="user_idx", how="anti").height
+    cold_i = result.test.join(result.train.select("item_idx").unique(), on="item_idx", how="anti").height
+    report["test_rows_with_cold_user"] = cold_u
+    report["test_rows_with_cold_item"] = cold_i
+    return report
+
+
+def write_split(out_dir: Path, result: SplitResult, report: dict) -> None:
+    for name in PARTS:
+        write_parquet(out_dir / f"{name}.parquet", result.part(name))
+    if result.negatives is not None:
+        write_parquet(out_dir / "negatives.parquet", result.negatives)
+    write_json(out_dir / "split.json", {**report, **result.info})
+
+
+def load_split(split_dir: Path) -> SplitResult:
+    from tasks.io import read_parquet
+
+    if not (split_dir / "train.parquet").exists():
+        raise DataError(split_dir, "split not found", expected="train/valid/test.parquet", found="nothing")
+    neg = split_dir / "negatives.parquet"
+    info = read_json(split_dir / "split.json") if (split_dir / "split.json").exists() else {}
+    return SplitResult(
+        *(read_parquet(split_dir / f"{n}.parquet") for n in PARTS),
+        negatives=read_parquet(neg) if neg.exists() else None,
+        info=info,
+    )
+
+
+def take(ratings: pl.DataFrame, idx: np.ndarray) -> pl.DataFrame:
+    return ratings[np.sort(idx)]

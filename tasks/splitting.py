@@ -1,0 +1,35 @@
+"""The split stage: every configured split instance of a dataset, written and checked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+
+from tasks.config import Params, parse_split_id
+from tasks.io import atomic_dir
+from tasks.paths import Layout
+from tasks.splits import check_split, get_protocol, write_split
+
+log = logging.getLogger(__name__)
+
+
+def make_split(layout: Layout, dataset: str, split_id: str, ratings: pl.DataFrame, n_items: int,
+               loo_negatives: int) -> dict[str, Any]:
+    protocol_name, seed = parse_split_id(split_id)
+    protocol = get_protocol(protocol_name, loo_negatives)
+    result = protocol.split(ratings, n_items, seed)
+    report = check_split(split_id, ratings, result, protocol)
+    with atomic_dir(layout.split(dataset, split_id)) as tmp:
+        write_split(tmp, result, {"split_id": split_id, **report})
+    log.info("%s/%s: %s", dataset, split_id, report["counts"])
+    return {"split_id": split_id, **report, **result.info}
+
+
+def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, Any]]:
+    d = layout.ingested(dataset)
+    ratings = pl.read_parquet(d / "ratings.parquet")
+    n_items = pl.read_parquet(d / "item_ids.parquet").height
+    return [make_split(layout, dataset, sid, ratings, n_items, params.split.loo_negatives)
+            for sid in params.split.instances]

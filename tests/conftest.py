@@ -1,0 +1,71 @@
+"""Shared fixtures: small raw data in the official MovieLens-100K format, real-data location, Prefect."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HYBRIDREC_THREADS", "1")  # tests may run beside other processes on 2 cores
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "datasets"
+GENRES = 19
+
+
+def write_ml100k(dest: Path, n_users: int = 60, n_items: int = 80, per_user: int = 25, seed: int = 0) -> Path:
+    """Write u.data / u.item (latin-1) / u.user / u.genre in the exact GroupLens format.
+
+    Ratings follow a low-rank signal plus noise so that models have something to learn.
+    """
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    pu, qi = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
+    lines = []
+    for u in range(n_users):
+        items = rng.choice(n_items, size=min(per_user, n_items), replace=False)
+        for i in items:
+            score = 3.2 + 0.8 * pu[u] @ qi[i] / np.sqrt(3) + rng.normal(scale=0.5)
+            r = int(np.clip(np.rint(score), 1, 5))
+            ts = 880000000 + int(rng.integers(0, 10_000_000))
+            lines.append(f"{u + 1}\t{i + 1}\t{r}\t{ts}")
+    (dest / "u.data").write_text("\n".join(lines) + "\n", encoding="ascii")
+    occupations = ["writer", "engineer", "student", "other"]
+    users = [f"{u + 1}|{18 + u % 50}|{'MF'[u % 2]}|{occupations[u % 4]}|{10000 + u * 37}" for u in range(n_users)]
+    (dest / "u.user").write_text("\n".join(users) + "\n", encoding="ascii")
+    items = []
+    for i in range(n_items):
+        flags = ["0"] * GENRES
+        flags[1 + i % (GENRES - 1)] = "1"
+        title = f"Café Movie {i + 1} (199{i % 10})" if i % 7 == 0 else f"Movie number {i + 1} (19{80 + i % 20})"
+        items.append(f"{i + 1}|{title}|01-Jan-1995||http://us.imdb.com/M/title-exact?x{i}|" + "|".join(flags))
+    (dest / "u.item").write_bytes(("\n".join(items) + "\n").encode("latin-1"))
+    (dest / "u.genre").write_text("\n".join(f"g{k}|{k}" for k in range(GENRES)) + "\n", encoding="ascii")
+    return dest
+
+
+@pytest.fixture
+def ml100k_small(tmp_path: Path) -> Path:
+    return write_ml100k(tmp_path / "raw-ml-100k")
+
+
+@pytest.fixture(scope="session")
+def shared_ml100k() -> Path:
+    path = SHARED / "ml-100k"
+    if not (path / "u.data").is_file():
+        pytest.skip("../shared/datasets/ml-100k not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the session (about 15 s once)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.metrics import hit_ratio, mae, ndcg, precision_at_top_p, rank_of_positive, rmse
+
+
+def test_rmse_mae() -> None:
+    y = np.array([1.0, 2.0, 3.0])
+    p = np.array([1.0, 3.0, 5.0])
+    assert rmse(y, p) == pytest.approx(np.sqrt(5 / 3))
+    assert mae(y, p) == pytest.approx(1.0)
+
+
+def test_precision_top_p_counts_true_rating_ties_as_relevant() -> None:
+    # one user, 10 test items: top 10% = 1 item; true ratings 5, 5, 4, ...
+    users = np.zeros(10, dtype=int)
+    items = np.arange(10)
+    y = np.array([5, 5, 4, 4, 3, 3, 2, 2, 1, 1], dtype=float)
+    # predicted best is item 1 (true 5, tied with item 0) -> relevant
+    p = np.array([4.0, 4.5, 3.0, 3.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0])
+    assert precision_at_top_p(users, items, y, p, 0.1) == 1.0
+    # predicted best is item 2 (true 4) -> not relevant
+    p2 = p.copy()
+    p2[2] = 5.0
+    assert precision_at_top_p(users, items, y, p2, 0.1) == 0.0
+    # 25% of 10 -> k = 3: retrieved {2, 1, 0}: threshold is the 3rd true rating = 4 -> all relevant
+    assert precision_at_top_p(users, items, y, p2, 0.25) == 1.0
+
+
+def test_precision_averages_over_users_and_breaks_prediction_ties_by_item() -> None:
+    users = np.array([0, 0, 1, 1])
+    items = np.array([0, 1, 0, 1])
+    y = np.array([1.0, 5.0, 5.0, 1.0])
+    p = np.array([3.0, 3.0, 3.0, 3.0])  # all tied: smaller item index retrieved first
+    assert precision_at_top_p(users, items, y, p, 0.5) == pytest.approx(0.5)
+
+
+def test_rank_is_pessimistic_on_ties_and_metrics() -> None:
+    pos = np.array([0.9, 0.5, 0.1])
+    cand = np.array([[0.1, 0.2, 0.3], [0.5, 0.5, 0.1], [0.2, 0.3, 0.4]])
+    ranks = rank_of_positive(pos, cand)
+    assert ranks.tolist() == [0, 2, 3]
+    assert hit_ratio(ranks, 1) == pytest.approx(1 / 3)
+    assert hit_ratio(ranks, 3) == pytest.approx(2 / 3)
+    assert ndcg(ranks, 3) == pytest.approx((1.0 + 1 / np.log2(4)) / 3)
+
+
+def test_constant_scorer_gets_no_credit() -> None:
+    pos = np.full(5, 3.0)
+    cand = np.full((5, 99), 3.0)
+    assert hit_ratio(rank_of_positive(pos, cand), 10) == 0.0
