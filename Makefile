@@ -37,7 +37,7 @@ run: setup
 	@start=$$(date +%s); \
 	$(PY) -m flows.acquire --dataset $(DATASET) && \
 	$(DVC) add -q data && \
-	$(DVC) repro && \
+	$(PY) -m flows.with_server -- $(DVC) repro && \
 	echo "pipeline wall time: $$(( $$(date +%s) - start )) s (after set-up); report: reports/$(DATASET)/report.html"
 
 test: setup

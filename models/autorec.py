@@ -106,7 +106,7 @@ class AutoRec(RatingModel):
     def score_users(self, users: np.ndarray) -> np.ndarray:
         self.eval()
         dev = self.dec_w.device
-        u = torch.as_tensor(users, dtype=torch.long, device=dev)
+        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(dev)
         if self.item_based:
             outs = []
             for s in range(0, self.n_items, 1024):

@@ -140,8 +140,8 @@ class RatingModel(nn.Module):
         out = np.empty(len(users), dtype=np.float32)
         dev = self._ctx_device
         for s in range(0, len(users), chunk):
-            u = torch.as_tensor(users[s : s + chunk], dtype=torch.long, device=dev)
-            i = torch.as_tensor(items[s : s + chunk], dtype=torch.long, device=dev)
+            u = torch.from_numpy(np.array(users[s : s + chunk], dtype=np.int64)).to(dev)
+            i = torch.from_numpy(np.array(items[s : s + chunk], dtype=np.int64)).to(dev)
             out[s : s + chunk] = self.predict_pairs(u, i).float().cpu().numpy()
         return out
 

@@ -8,6 +8,7 @@ tested (CRC) and extracted member by member into a temporary directory that is r
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -74,7 +75,17 @@ def download(url: str, dest: Path, checksum: Checksum | None, timeout_s: float =
             mode = "ab" if resumed else "wb"
             with open(part, mode) as fh:
                 shutil.copyfileobj(resp, fh, length=1 << 20)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            length = resp.headers.get("Content-Length")
+            got = part.stat().st_size - (offset if resumed else 0)
+            if length is not None and got != int(length):
+                raise AcquisitionError(
+                    f"could not download {url}: connection closed after {got} of {length} bytes "
+                    f"({part} kept; the next try resumes it)"
+                )
+    except urllib.error.HTTPError as exc:
+        if not (offset and exc.code == 416):  # 416: the .part is already whole (or bogus); verify decides
+            raise AcquisitionError(f"could not download {url}: {exc}") from exc
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
         raise AcquisitionError(f"could not download {url}: {exc}") from exc
     try:
         verify(part, checksum)

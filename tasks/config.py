@@ -26,6 +26,11 @@ class AcquireParams:
 
 
 @dataclass(frozen=True)
+class ValidateParams:
+    expected_counts: bool = True  # check the dataset's published user/item/rating counts
+
+
+@dataclass(frozen=True)
 class FeatureParams:
     age_encoding: str = "raw"
     min_df: int = 1
@@ -59,6 +64,7 @@ class EvaluateParams:
 class Params:
     dataset: str
     acquire: AcquireParams
+    validate: ValidateParams
     features: FeatureParams
     split: SplitParams
     train: TrainParams
@@ -126,6 +132,7 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     acquire = AcquireParams(
         source_dir=Path(src).expanduser() if src else None, timeout_s=float(acq.get("timeout_s", 30.0))
     )
+    validate = _typed(ValidateParams, _section(raw, "validate"), "validate")
     features = _typed(FeatureParams, _section(raw, "features"), "features")
     if features.age_encoding not in ("raw", "bucket"):
         raise ConfigError("features.age_encoding", "'raw' or 'bucket'", features.age_encoding)
@@ -141,6 +148,7 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     return Params(
         dataset=dataset,
         acquire=acquire,
+        validate=validate,
         features=features,
         split=split,
         train=train,

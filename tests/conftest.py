@@ -69,3 +69,58 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+SMALL_MODELS = {
+    "biased-mf": {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256},
+    "autorec-i": {"hidden": [32], "l2": 1.0, "lr": 0.003, "batch_size": 16},
+    "nrp-direct": {"encoder": [32, 16], "predictor": [32, 16], "lr": 0.001, "batch_size": 128},
+}
+
+
+def small_params(source_dir: Path, *, max_epochs: int = 3, instances: list[str] | None = None,
+                 models: list[str] | None = None) -> dict:
+    """params.yaml content for fast end-to-end runs on the small synthetic data."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["acquire"]["source_dir"] = str(source_dir)
+    raw["validate"]["expected_counts"] = False
+    raw["features"]["svd_k"] = 8
+    raw["split"]["instances"] = instances or ["random-80-10-10-s0", "leave-one-out-s0"]
+    raw["split"]["loo_negatives"] = 20
+    raw["train"].update({"max_epochs": max_epochs, "patience": 2, "threads": 1,
+                         "models": models or list(SMALL_MODELS)})
+    for name, cfg in SMALL_MODELS.items():
+        raw["models"][name] = {**raw["models"].get(name, {}), **cfg}
+    raw["evaluate"]["full_k"] = [5, 10]
+    return raw
+
+
+def write_params(root: Path, params: dict) -> Path:
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+@pytest.fixture
+def prepared_root(tmp_path: Path, ml100k_small: Path) -> Path:
+    """A project root with ingested, featurised and split small data (no training yet)."""
+    from tasks.config import load_params
+    from tasks.datasets import get_dataset
+    from tasks.features import build_features
+    from tasks.ingest import acquire_dataset, ingest_dataset, load_tables
+    from tasks.paths import Layout
+    from tasks.splitting import make_splits
+
+    root = write_params(tmp_path / "proj", small_params(ml100k_small))
+    layout, params = Layout(root), load_params(root / "params.yaml")
+    acquire_dataset(layout, "ml-100k", params.acquire.source_dir, 5)
+    ingest_dataset(layout, "ml-100k")
+    t = load_tables(layout, "ml-100k")
+    build_features(get_dataset("ml-100k"), t["users"], t["items"], t["user_ids"].height, t["item_ids"].height,
+                   layout.features("ml-100k"), age_encoding="raw", min_df=1, svd_k=8, seed=0)
+    make_splits(layout, params, "ml-100k")
+    return root

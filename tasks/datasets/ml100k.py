@@ -163,7 +163,7 @@ def _parse_grouplens(raw_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.Data
     bad = items.filter(~pl.all_horizontal([pl.col(f).is_in(["0", "1"]) for f in flags]))
     if not bad.is_empty():
         raise DataError(item_path, "genre flags must be 0 or 1", line=int(bad["line"][0]),
-                        expected="19 flags of 0/1", found=bad["raw"][0] if "raw" in bad.columns else None)
+                        expected="19 flags of 0/1", found="|".join(str(bad[f][0]) for f in flags))
     genres = pl.concat_list(
         [pl.when(pl.col(f) == "1").then(pl.lit(GENRES[i])).otherwise(None) for i, f in enumerate(flags)]
     ).list.drop_nulls()

@@ -1,0 +1,115 @@
+"""Model-level checks on small synthetic data: sparse layers, masking, cold-start fallback, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from models.context import TrainContext
+from models.registry import get_model_class, model_names
+from models.sparse import SparseLinear, SparseRows
+from tasks.train import build_model
+
+
+def tiny_context(n_users: int = 30, n_items: int = 40, seed: int = 0, side: bool = True) -> TrainContext:
+    rng = np.random.default_rng(seed)
+    pairs = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users - 1, 400), rng.integers(0, n_items - 1, 400))}
+    users, items = map(np.asarray, zip(*sorted(pairs)))  # user n_users-1 and item n_items-1 stay cold
+    ratings = rng.integers(1, 6, len(users)).astype(np.float32)
+    ctx = TrainContext(n_users, n_items, users.astype(np.int64), items.astype(np.int64), ratings, (1.0, 5.0))
+    if side:
+        ctx.user_side = {"bow": sp.csr_matrix((rng.random((n_users, 12)) > 0.7).astype(np.float32)),
+                         "svd": rng.normal(size=(n_users, 4)).astype(np.float32)}
+        ctx.item_side = {"bow": sp.csr_matrix((rng.random((n_items, 15)) > 0.7).astype(np.float32)),
+                         "svd": rng.normal(size=(n_items, 4)).astype(np.float32)}
+    return ctx
+
+
+def test_registry_has_the_foundation_models() -> None:
+    assert {"biased-mf", "autorec-i", "autorec-u", "nrp-direct"} <= set(model_names())
+
+
+def test_sparse_linear_matches_dense_matmul() -> None:
+    rng = np.random.default_rng(1)
+    dense = (rng.random((7, 11)) > 0.6) * rng.integers(1, 6, (7, 11))
+    rows = SparseRows(sp.csr_matrix(dense.astype(np.float32)), torch.device("cpu"))
+    layer = SparseLinear(11, 5)
+    sel = torch.tensor([3, 0, 6, 3])
+    got = layer(*rows.gather(sel))
+    want = torch.as_tensor(dense[[3, 0, 6, 3]], dtype=torch.float32) @ layer.weight + layer.bias
+    torch.testing.assert_close(got, want)
+
+
+def test_nrp_direct_masking_equals_removing_the_rating_from_both_inputs() -> None:
+    torch.manual_seed(0)
+    ctx = tiny_context()
+    model = build_model("nrp-direct", {"encoder": [16, 8], "predictor": [8, 4]}, ctx)
+    j, k, r = int(ctx.users[5]), int(ctx.items[5]), float(ctx.ratings[5])
+    u, i, rt = torch.tensor([j]), torch.tensor([k]), torch.tensor([r])
+    masked = model(u, i, rt)
+    # rebuild the same weights on a context without that rating
+    keep = np.arange(len(ctx.users)) != 5
+    ctx2 = TrainContext(ctx.n_users, ctx.n_items, ctx.users[keep], ctx.items[keep], ctx.ratings[keep], (1.0, 5.0),
+                        user_side=ctx.user_side, item_side=ctx.item_side)
+    model2 = build_model("nrp-direct", {"encoder": [16, 8], "predictor": [8, 4]}, ctx2)
+    model2.load_state_dict(model.state_dict())
+    torch.testing.assert_close(masked, model2(u, i))
+    assert not torch.allclose(masked, model(u, i))  # unmasked input does see R_jk
+
+
+def test_autorec_predicts_default_for_cold_users_and_items() -> None:
+    ctx = tiny_context(side=False)
+    model = build_model("autorec-i", {"hidden": [8], "default_rating": 3.0}, ctx)
+    cold_u, cold_i = ctx.n_users - 1, ctx.n_items - 1
+    pred = model.predict(np.array([cold_u, 0]), np.array([0, cold_i]))
+    assert pred.tolist() == [3.0, 3.0]
+
+
+@pytest.mark.parametrize("name", ["biased-mf", "autorec-i", "autorec-u", "nrp-direct"])
+def test_model_learns_and_scores_consistently(name: str) -> None:
+    torch.manual_seed(0)
+    ctx = tiny_context()
+    small = {"biased-mf": {"factors": 4, "lr": 0.05, "l2": 0.0}, "autorec-i": {"hidden": [8], "l2": 0.1, "lr": 0.01},
+             "autorec-u": {"hidden": [8], "l2": 0.1, "lr": 0.01},
+             "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4], "mask_target": False, "lr": 0.003}}[name]
+    model = build_model(name, small, ctx)
+    model.attach_training_pairs(ctx)
+    opt = model.make_optimizer()
+    rng = np.random.default_rng(0)
+    first = last = None
+    for _ in range(40):
+        sse, n = 0.0, 0
+        for batch in model.train_batches(rng):
+            opt.zero_grad()
+            obj, b_sse, b_n = model.batch_loss(batch)
+            obj.backward()
+            opt.step()
+            sse, n = sse + float(b_sse), n + b_n
+        first = sse / n if first is None else first
+        last = sse / n
+    assert last < 0.7 * first
+    users = np.array([0, 1, 2])
+    full = model.score_users(users)
+    assert full.shape == (3, ctx.n_items)
+    pairs = model.predict(np.repeat(users, ctx.n_items), np.tile(np.arange(ctx.n_items), 3)).reshape(3, -1)
+    np.testing.assert_allclose(full, pairs, rtol=1e-5, atol=1e-5)
+
+
+def test_state_dict_round_trip_with_weights_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = tiny_context()
+    model = build_model("nrp-direct", {"encoder": [16, 8], "predictor": [8, 4]}, ctx)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    other = build_model("nrp-direct", {"encoder": [16, 8], "predictor": [8, 4]}, ctx)
+    other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    u, i = np.array([0, 1]), np.array([2, 3])
+    np.testing.assert_array_equal(model.predict(u, i), other.predict(u, i))
+
+
+def test_config_classes_reject_unknown_keys() -> None:
+    from tasks.errors import ConfigError
+
+    for name in model_names():
+        with pytest.raises(ConfigError, match=f"models.{name}.nonsense"):
+            get_model_class(name).config_cls.from_dict({"nonsense": 1}, name)

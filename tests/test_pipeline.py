@@ -1,0 +1,155 @@
+"""End-to-end: the real pipeline on small data in the MovieLens-100K raw format, through Prefect and
+through ``dvc repro`` in a temporary copy of the repository; plus the real ml-100k files when present."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.conftest import REPO, small_params, write_params
+
+pytestmark = pytest.mark.slow
+
+SUMMARY_COLUMNS = ["dataset", "protocol", "model", "metric", "mean", "std", "n_runs", "published", "published_source"]
+
+
+def check_outputs(root: Path, models: list[str], splits: list[str]) -> pl.DataFrame:
+    for m in models:
+        for s in splits:
+            metrics = json.loads((root / "artifacts" / "metrics" / "ml-100k" / m / f"{s}.json").read_text())
+            assert metrics["model"] == m and metrics["split_id"] == s and metrics["metrics"]["rmse"] > 0
+            assert (root / "artifacts" / "runs" / "ml-100k" / m / s / "model.pt").exists()
+    summary = pl.read_csv(root / "reports" / "summary.csv")
+    assert summary.columns == SUMMARY_COLUMNS
+    assert set(summary["model"]) == set(models)
+    html = (root / "reports" / "ml-100k" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script src=" not in html
+    assert (root / "reports" / "ml-100k" / "report.md").exists()
+    assert (root / "reports" / "ml-100k" / "data_docs" / "index.html").exists()
+    return summary
+
+
+def test_pipeline_flow_through_prefect(prefect_harness, tmp_path: Path, ml100k_small: Path) -> None:  # type: ignore[no-untyped-def]
+    from prefect.client.orchestration import get_client
+
+    from flows.pipeline import pipeline_flow
+    from flows.validate import validate_flow
+    from tasks.errors import ValidationFailed
+
+    root = write_params(tmp_path / "proj", small_params(ml100k_small, max_epochs=2))
+    out = pipeline_flow(root=str(root))
+    assert set(out["timings"]) == {"acquire", "ingest", "validate", "features", "split", "train", "evaluate", "report"}
+    check_outputs(root, ["biased-mf", "autorec-i", "nrp-direct"], ["random-80-10-10-s0", "leave-one-out-s0"])
+
+    async def keys() -> set[str]:
+        async with get_client() as client:
+            return {a.key for a in await client.read_artifacts() if a.key}
+
+    import asyncio
+
+    published = asyncio.run(keys())
+    for stage in ("ingest", "validate", "features", "split", "train", "evaluate", "report", "pipeline"):
+        assert f"ml-100k-{stage}-summary" in published
+    assert "ml-100k-validate-table" in published
+
+    # a failed expectation stops the pipeline, naming the table, the expectation and offending values
+    ratings_path = root / "artifacts" / "ingested" / "ml-100k" / "ratings.parquet"
+    bad = pl.read_parquet(ratings_path)
+    bad = bad.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(7.0).otherwise(pl.col("rating"))
+                           .cast(pl.Float32).alias("rating"))
+    bad.write_parquet(ratings_path)
+    with pytest.raises(ValidationFailed) as exc:
+        validate_flow(root=str(root))
+    assert "ratings" in str(exc.value) and "rating" in str(exc.value) and "7" in str(exc.value)
+
+
+def project_copy(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], cwd=dest, check=True)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_small: Path) -> None:  # type: ignore[no-untyped-def]
+    from prefect.settings import PREFECT_API_URL
+
+    root = project_copy(tmp_path / "repo")
+    params = small_params(ml100k_small, max_epochs=2, instances=["random-80-10-10-s0"])
+    write_params(root, params)
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}", "HYBRIDREC_THREADS": "1",
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    dvc = [sys.executable, "-m", "dvc"]
+    run([sys.executable, "-m", "flows.acquire"], root, env)
+    run([*dvc, "add", "-q", "data"], root, env)
+    first = run([*dvc, "repro"], root, env)
+    assert "Running stage 'train@nrp-direct-random-80-10-10-s0'" in first
+    check_outputs(root, ["biased-mf", "autorec-i", "nrp-direct"], ["random-80-10-10-s0"])
+
+    second = run([*dvc, "repro"], root, env)
+    assert "Running stage" not in second and "up to date" in second
+
+    # one param changes -> only the stages that depend on it rerun
+    params["models"]["biased-mf"]["lr"] = 0.02
+    write_params(root, params)
+    third = run([*dvc, "repro"], root, env)
+    ran = {line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage")}
+    assert ran <= {"train@biased-mf-random-80-10-10-s0", "evaluate@biased-mf-random-80-10-10-s0", "report"}
+    assert "train@biased-mf-random-80-10-10-s0" in ran
+
+    metrics = run([*dvc, "metrics", "show", "--json"], root, env)
+    assert "rmse" in metrics
+    run([*dvc, "plots", "show", "-o", str(tmp_path / "plots")], root, env)
+    assert (tmp_path / "plots" / "index.html").exists()
+
+    # push every artifact to a local remote, drop them, pull them back
+    remote = tmp_path / "remote"
+    run([*dvc, "remote", "add", "-f", "-d", "--local", "test", str(remote)], root, env)
+    run([*dvc, "push"], root, env)
+    model_pt = root / "artifacts" / "runs" / "ml-100k" / "autorec-i" / "random-80-10-10-s0" / "model.pt"
+    digest = model_pt.read_bytes()
+    shutil.rmtree(root / "artifacts")
+    shutil.rmtree(root / ".dvc" / "cache")
+    run([*dvc, "pull"], root, env)
+    assert model_pt.read_bytes() == digest
+    assert "up to date" in run([*dvc, "status"], root, env)
+
+
+@pytest.mark.realdata
+def test_real_ml100k_through_prefect(prefect_harness, tmp_path: Path, shared_ml100k: Path) -> None:  # type: ignore[no-untyped-def]
+    from flows.pipeline import pipeline_flow
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["acquire"]["source_dir"] = str(shared_ml100k)
+    raw["split"]["instances"] = ["random-80-10-10-s0", "leave-one-out-s0"]
+    raw["train"].update({"max_epochs": 1, "threads": 1})
+    root = write_params(tmp_path / "proj", raw)
+    pipeline_flow(root=str(root))
+    stats = json.loads((root / "artifacts" / "ingested" / "ml-100k" / "stats.json").read_text())
+    assert (stats["n_users"], stats["n_items"], stats["n_ratings"]) == (943, 1682, 100_000)
+    dims = json.loads((root / "artifacts" / "features" / "ml-100k" / "dims.json").read_text())
+    assert dims["user_bow"] == 879
+    summary = check_outputs(root, list(raw["train"]["models"]), raw["split"]["instances"])
+    rmse = summary.filter((pl.col("metric") == "rmse") & (pl.col("protocol") == "random-80-10-10"))
+    assert (rmse["mean"] < 1.2).all()  # one epoch each: sane, not tuned

@@ -1,0 +1,85 @@
+"""The generic training loop: determinism, early stopping, checkpoints, history, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+from tasks.config import load_params
+from tasks.errors import DataError
+from tasks.evaluate import evaluate_run
+from tasks.paths import Layout
+from tasks.train import RunId, build_context, build_model, fit, train_run
+
+
+@pytest.mark.parametrize("model", ["biased-mf", "autorec-i", "nrp-direct"])
+def test_same_seed_gives_identical_metrics(prepared_root: Path, model: str) -> None:
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    run = RunId("ml-100k", model, "random-80-10-10-s0")
+    first = train_run(layout, params, run, progress=lambda s: None)
+    m1 = evaluate_run(layout, params, run)
+    hist1 = (layout.run("ml-100k", model, run.split_id) / "history.csv").read_text()
+    second = train_run(layout, params, run, progress=lambda s: None)
+    m2 = evaluate_run(layout, params, run)
+    hist2 = (layout.run("ml-100k", model, run.split_id) / "history.csv").read_text()
+    assert m1["metrics"] == m2["metrics"]
+    assert first["best_valid_rmse"] == second["best_valid_rmse"]
+    assert pl.read_csv(hist1.encode())["valid_rmse"].to_list() == pl.read_csv(hist2.encode())["valid_rmse"].to_list()
+
+
+def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    run = RunId("ml-100k", "autorec-i", "leave-one-out-s0")
+    lines: list[str] = []
+    summary = train_run(layout, params, run, progress=lines.append)
+    out = layout.run("ml-100k", "autorec-i", "leave-one-out-s0")
+    assert {"model.pt", "config.json", "history.csv", "train.json"} <= {p.name for p in out.iterdir()}
+    assert any(line.startswith("epoch   1/") for line in lines)
+    hist = pl.read_csv(out / "history.csv")
+    assert hist.columns == ["epoch", "train_loss", "valid_rmse", "seconds", "lr"]
+    assert summary["best_valid_rmse"] == pytest.approx(hist["valid_rmse"].min())
+    torch.load(out / "model.pt", weights_only=True)
+    result = evaluate_run(layout, params, run)
+    saved = json.loads(layout.metrics("ml-100k", "autorec-i", "leave-one-out-s0").read_text())
+    assert saved == json.loads(json.dumps(result))
+    for key in ("rmse", "mae", "hr@10_sampled", "ndcg@10_sampled", "hr@5_full", "ndcg@10_full"):
+        assert key in saved["metrics"]
+    assert "precision@10%" not in saved["metrics"]  # one test item per user
+    assert saved["n_candidates"] == 21
+    for key in ("dataset", "protocol", "model", "seed", "epochs", "best_epoch", "train_seconds",
+                "seconds_per_epoch", "n_params", "device"):
+        assert key in saved
+
+
+def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: Path) -> None:
+    layout = Layout(prepared_root)
+    torch.manual_seed(0)
+    ctx, split = build_context(layout, "ml-100k", "random-80-10-10-s0", torch.device("cpu"))
+    cfg = {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256}
+
+    def run(max_epochs: int, resume: Path | None, tag: str):  # type: ignore[no-untyped-def]
+        torch.manual_seed(0)
+        model = build_model("biased-mf", cfg, ctx)
+        return fit(model, ctx, split.valid, seed=0, max_epochs=max_epochs, patience=100,
+                   best_path=tmp_path / f"{tag}.pt", resume_path=resume, fp="same", progress=lambda s: None)
+
+    straight = run(6, None, "straight")
+    resume = tmp_path / "resume.pt"
+    run(3, resume, "killed")  # "killed" after epoch 3: its resume state stays on disk
+    assert resume.exists()
+    resumed = run(6, resume, "resumed")
+    assert resumed.resumed_from == 4
+    assert [h["valid_rmse"] for h in resumed.history] == [h["valid_rmse"] for h in straight.history]
+
+
+def test_empty_validation_split_is_refused(prepared_root: Path) -> None:
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    split_dir = layout.split("ml-100k", "random-80-10-10-s0")
+    valid = pl.read_parquet(split_dir / "valid.parquet")
+    valid.clear().write_parquet(split_dir / "valid.parquet")
+    with pytest.raises(DataError, match="empty validation set"):
+        train_run(layout, params, RunId("ml-100k", "biased-mf", "random-80-10-10-s0"), progress=lambda s: None)
