@@ -53,14 +53,33 @@ def main() -> None:
         model = build_model(args.model, cfg, ctx)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            res = fit(model, ctx, split.valid, seed=run.seed,
-                      max_epochs=args.max_epochs or params.train.max_epochs,
-                      patience=args.patience or params.train.patience, best_path=Path(tmp) / "m.pt",
-                      resume_path=None, fp="", progress=(lambda s: None) if args.quiet else print)
-        print(json.dumps({"model": args.model, "split": args.split, **dict(zip(keys, combo)),
-                          "best_valid_rmse": round(res.best_valid_rmse, 4), "best_epoch": res.best_epoch,
-                          "epochs": res.epochs, "s_per_epoch": round(res.train_seconds / max(res.epochs, 1), 3),
-                          "wall_s": round(time.perf_counter() - t0, 1)}), flush=True)
+            res = fit(
+                model,
+                ctx,
+                split.valid,
+                seed=run.seed,
+                max_epochs=args.max_epochs or params.train.max_epochs,
+                patience=args.patience or params.train.patience,
+                best_path=Path(tmp) / "m.pt",
+                resume_path=None,
+                fp="",
+                progress=(lambda s: None) if args.quiet else print,
+            )
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "split": args.split,
+                    **dict(zip(keys, combo)),
+                    "best_valid_rmse": round(res.best_valid_rmse, 4),
+                    "best_epoch": res.best_epoch,
+                    "epochs": res.epochs,
+                    "s_per_epoch": round(res.train_seconds / max(res.epochs, 1), 3),
+                    "wall_s": round(time.perf_counter() - t0, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

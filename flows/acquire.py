@@ -22,18 +22,30 @@ def acquire_task(root: str, dataset: str, source_dir: str | None, force: bool) -
     result = acquire_dataset(layout, name, src, params.acquire.timeout_s, force=force)
     raw = layout.raw(name)
     files = sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
-    return {"dataset": name, "raw_dir": str(raw), "source": result.source if result else "already present",
-            "layout": result.layout if result else "", "files": files}
+    return {
+        "dataset": name,
+        "raw_dir": str(raw),
+        "source": result.source if result else "already present",
+        "layout": result.layout if result else "",
+        "files": files,
+    }
 
 
 @flow(name="acquire", log_prints=True)
-def acquire_flow(root: str = ".", dataset: str | None = None, source_dir: str | None = None,
-                 force: bool = False) -> dict:
+def acquire_flow(
+    root: str = ".", dataset: str | None = None, source_dir: str | None = None, force: bool = False
+) -> dict:
     info = acquire_task(root, dataset, source_dir, force)
     logger().info("raw files of %s in %s (source: %s)", info["dataset"], info["raw_dir"], info["source"])
-    publish(f"{info['dataset']}-acquire", f"Acquire {info['dataset']}",
-            [f"- source: **{info['source']}**", f"- raw directory: `{info['raw_dir']}`",
-             f"- files: {', '.join(info['files'])}"])
+    publish(
+        f"{info['dataset']}-acquire",
+        f"Acquire {info['dataset']}",
+        [
+            f"- source: **{info['source']}**",
+            f"- raw directory: `{info['raw_dir']}`",
+            f"- files: {', '.join(info['files'])}",
+        ],
+    )
     return info
 
 

@@ -43,8 +43,9 @@ def artifact_key(*parts: str) -> str:
 
 def publish(key: str, title: str, lines: Sequence[str], table: list[dict[str, Any]] | None = None) -> None:
     """A markdown summary and (optionally) a table artifact, visible in the Prefect UI."""
-    create_markdown_artifact(markdown=f"# {title}\n\n" + "\n".join(lines), key=artifact_key(key, "summary"),
-                             description=title)
+    create_markdown_artifact(
+        markdown=f"# {title}\n\n" + "\n".join(lines), key=artifact_key(key, "summary"), description=title
+    )
     if table:
         rows = [{k: _cell(v) for k, v in row.items()} for row in table]
         create_table_artifact(table=rows, key=artifact_key(key, "table"), description=title)

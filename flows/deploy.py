@@ -33,8 +33,11 @@ def main() -> int:
     settings = deploy_settings(Path(a.root))
     cron = a.cron or settings["cron"]
     if not os.environ.get("PREFECT_API_URL"):
-        print("note: PREFECT_API_URL is not set; schedules need a running server (make ui), "
-              "otherwise runs live only as long as this process.", file=sys.stderr)
+        print(
+            "note: PREFECT_API_URL is not set; schedules need a running server (make ui), "
+            "otherwise runs live only as long as this process.",
+            file=sys.stderr,
+        )
     pipeline_flow.serve(name=settings["name"], cron=cron, parameters={"root": str(Path(a.root).resolve())})
     return 0
 

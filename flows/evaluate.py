@@ -1,6 +1,6 @@
 """Stage 6: evaluate one trained run on its test part (or every configured run when none is named).
 
-    python -m flows.evaluate --model autorec-i --split random-80-10-10-s0
+python -m flows.evaluate --model autorec-i --split random-80-10-10-s0
 """
 
 from __future__ import annotations
@@ -19,8 +19,13 @@ def evaluate_task(root: str, dataset: str | None, model: str, split: str, device
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(root: str = ".", dataset: str | None = None, model: str | None = None, split: str | None = None,
-                  device: str | None = None) -> list[dict]:
+def evaluate_flow(
+    root: str = ".",
+    dataset: str | None = None,
+    model: str | None = None,
+    split: str | None = None,
+    device: str | None = None,
+) -> list[dict]:
     _, params, name = layout_and_params(root, dataset)
     models = [model] if model else list(params.train.models)
     splits = [split] if split else list(params.split.instances)
@@ -29,9 +34,16 @@ def evaluate_flow(root: str = ".", dataset: str | None = None, model: str | None
     for row in rows:
         logger().info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     key = f"{name}-evaluate" + (f"-{model}-{split}" if model and split else "")
-    publish(key, f"Test metrics on {name}",
-            [f"- `{r['model']}` on `{r['split']}`: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items()
-                                                                 if isinstance(v, float)) for r in rows], rows)
+    publish(
+        key,
+        f"Test metrics on {name}",
+        [
+            f"- `{r['model']}` on `{r['split']}`: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float))
+            for r in rows
+        ],
+        rows,
+    )
     return results
 
 

@@ -1,6 +1,6 @@
 """Stage 3: bag-of-words side information (sparse) and its SVD reduction (dense).
 
-    python -m flows.features [--dataset ml-100k]
+python -m flows.features [--dataset ml-100k]
 """
 
 from __future__ import annotations
@@ -18,9 +18,18 @@ def features_task(root: str, dataset: str | None) -> dict:
     layout, params, name = layout_and_params(root, dataset)
     t = load_tables(layout, name)
     f = params.features
-    dims = build_features(get_dataset(name), t["users"], t["items"], t["user_ids"].height, t["item_ids"].height,
-                          layout.features(name), age_encoding=f.age_encoding, min_df=f.min_df, svd_k=f.svd_k,
-                          seed=f.seed)
+    dims = build_features(
+        get_dataset(name),
+        t["users"],
+        t["items"],
+        t["user_ids"].height,
+        t["item_ids"].height,
+        layout.features(name),
+        age_encoding=f.age_encoding,
+        min_df=f.min_df,
+        svd_k=f.svd_k,
+        seed=f.seed,
+    )
     return {"dataset": name, **dims}
 
 
@@ -31,8 +40,12 @@ def features_flow(root: str = ".", dataset: str | None = None) -> dict:
     logger().info("%s side information: %s", name, {k: v for k, v in dims.items() if k.endswith(("_bow", "_svd"))})
     paper = dims.get("paper", {})
     rows = [{"source": k, "dims": v, "paper": paper.get(k)} for k, v in dims.items() if k.endswith(("_bow", "_svd"))]
-    publish(f"{name}-features", f"Side information of {name}",
-            [f"- {r['source']}: **{r['dims']}** dims (paper: {r['paper']})" for r in rows], rows)
+    publish(
+        f"{name}-features",
+        f"Side information of {name}",
+        [f"- {r['source']}: **{r['dims']}** dims (paper: {r['paper']})" for r in rows],
+        rows,
+    )
     return dims
 
 

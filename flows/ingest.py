@@ -1,6 +1,6 @@
 """Stage 1: acquire (if data/<dataset> is incomplete) and ingest raw files into canonical Parquet.
 
-    python -m flows.ingest [--dataset ml-100k]
+python -m flows.ingest [--dataset ml-100k]
 """
 
 from __future__ import annotations
@@ -22,15 +22,27 @@ def ingest_task(root: str, dataset: str | None) -> dict:
 def ingest_flow(root: str = ".", dataset: str | None = None) -> dict:
     stats = ingest_task(root, dataset)
     name = stats["dataset"]
-    logger().info("%s: %s users, %s items, %s ratings, density %.4f", name, stats["n_users"], stats["n_items"],
-                  stats["n_ratings"], stats["density"])
+    logger().info(
+        "%s: %s users, %s items, %s ratings, density %.4f",
+        name,
+        stats["n_users"],
+        stats["n_items"],
+        stats["n_ratings"],
+        stats["density"],
+    )
     hist = stats["rating_histogram"]
-    publish(f"{name}-ingest", f"Ingest {name}",
-            [f"- users **{stats['n_users']:,}**, items **{stats['n_items']:,}**, ratings **{stats['n_ratings']:,}**",
-             f"- density {stats['density']:.4%}, mean rating {stats['rating_mean']:.3f}",
-             f"- ratings per user: {stats['ratings_per_user']}", f"- ratings per item: {stats['ratings_per_item']}",
-             f"- notes: {stats['notes']}"],
-            [{"rating": k, "count": v} for k, v in hist.items()])
+    publish(
+        f"{name}-ingest",
+        f"Ingest {name}",
+        [
+            f"- users **{stats['n_users']:,}**, items **{stats['n_items']:,}**, ratings **{stats['n_ratings']:,}**",
+            f"- density {stats['density']:.4%}, mean rating {stats['rating_mean']:.3f}",
+            f"- ratings per user: {stats['ratings_per_user']}",
+            f"- ratings per item: {stats['ratings_per_item']}",
+            f"- notes: {stats['notes']}",
+        ],
+        [{"rating": k, "count": v} for k, v in hist.items()],
+    )
     return stats
 
 

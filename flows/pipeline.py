@@ -26,7 +26,7 @@ from flows.validate import validate_flow
 
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(root: str = ".", dataset: str | None = None, device: str | None = None) -> dict:
-    _, params, name = layout_and_params(root, dataset)
+    _, _, name = layout_and_params(root, dataset)
     timings: dict[str, float] = {}
 
     def stage(label: str, fn, **kw):  # type: ignore[no-untyped-def]
@@ -44,9 +44,12 @@ def pipeline_flow(root: str = ".", dataset: str | None = None, device: str | Non
     stage("train", train_flow, device=device)
     stage("evaluate", evaluate_flow, device=device)
     out = stage("report", report_flow)
-    publish(f"{name}-pipeline", f"Pipeline on {name}",
-            [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [f"- total: {sum(timings.values()):.1f} s"],
-            [{"stage": k, "seconds": v} for k, v in timings.items()])
+    publish(
+        f"{name}-pipeline",
+        f"Pipeline on {name}",
+        [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [f"- total: {sum(timings.values()):.1f} s"],
+        [{"stage": k, "seconds": v} for k, v in timings.items()],
+    )
     return {"timings": timings, **out}
 
 

@@ -1,6 +1,6 @@
 """Stage 7: reports/summary.csv and reports/<dataset>/report.{md,html} (self-contained, plots embedded).
 
-    python -m flows.report
+python -m flows.report
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ def report_flow(root: str = ".", dataset: str | None = None) -> dict:
     headline = summary.filter(pl.col("metric").is_in(["rmse", "hr@10_sampled", "ndcg@10_sampled"]))
     for d, files in out["reports"].items():
         logger().info("report for %s: %s", d, files.get("report.html"))
-    publish(f"{name}-report", "Report",
-            [f"- `{files.get('report.html')}`" for files in out["reports"].values()] + [f"- `{out['summary']}`"],
-            headline.to_dicts())
+    publish(
+        f"{name}-report",
+        "Report",
+        [f"- `{files.get('report.html')}`" for files in out["reports"].values()] + [f"- `{out['summary']}`"],
+        headline.to_dicts(),
+    )
     return out
 
 

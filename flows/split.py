@@ -1,6 +1,6 @@
 """Stage 4: every split instance in params (``<protocol>-s<seed>``), written as Parquet and checked.
 
-    python -m flows.split [--dataset ml-100k]
+python -m flows.split [--dataset ml-100k]
 """
 
 from __future__ import annotations
@@ -21,13 +21,24 @@ def split_task(root: str, dataset: str | None) -> list[dict]:
 def split_flow(root: str = ".", dataset: str | None = None) -> list[dict]:
     reports = split_task(root, dataset)
     name = reports[0]["dataset"] if reports else dataset or ""
-    rows = [{"split": r["split_id"], **r["counts"], "test_users": r["users"]["test"],
-             "cold_item_test_rows": r["test_rows_with_cold_item"]} for r in reports]
+    rows = [
+        {
+            "split": r["split_id"],
+            **r["counts"],
+            "test_users": r["users"]["test"],
+            "cold_item_test_rows": r["test_rows_with_cold_item"],
+        }
+        for r in reports
+    ]
     for row in rows:
         logger().info("%s", row)
-    publish(f"{name}-split", f"Splits of {name}",
-            [f"- `{r['split']}`: train {r['train']:,}, valid {r['valid']:,}, test {r['test']:,}" for r in rows]
-            + ["", "All splits checked: disjoint, covering, proportions, non-empty test."], rows)
+    publish(
+        f"{name}-split",
+        f"Splits of {name}",
+        [f"- `{r['split']}`: train {r['train']:,}, valid {r['valid']:,}, test {r['test']:,}" for r in rows]
+        + ["", "All splits checked: disjoint, covering, proportions, non-empty test."],
+        rows,
+    )
     return reports
 
 

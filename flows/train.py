@@ -1,6 +1,6 @@
 """Stage 5: train one (model, split) run, or every configured run when none is named.
 
-    python -m flows.train --model autorec-i --split random-80-10-10-s0 [--device cpu]
+python -m flows.train --model autorec-i --split random-80-10-10-s0 [--device cpu]
 """
 
 from __future__ import annotations
@@ -19,21 +19,47 @@ def train_task(root: str, dataset: str | None, model: str, split: str, device: s
 
 
 @flow(name="train", log_prints=True)
-def train_flow(root: str = ".", dataset: str | None = None, model: str | None = None, split: str | None = None,
-               device: str | None = None) -> list[dict]:
+def train_flow(
+    root: str = ".",
+    dataset: str | None = None,
+    model: str | None = None,
+    split: str | None = None,
+    device: str | None = None,
+) -> list[dict]:
     _, params, name = layout_and_params(root, dataset)
     models = [model] if model else list(params.train.models)
     splits = [split] if split else list(params.split.instances)
     for m in models:
         params.model_config(m)  # unknown model names fail before any work, listing the valid ones
     results = [train_task(root, name, m, s, device) for m in models for s in splits]
-    rows = [{k: r[k] for k in ("model", "split_id", "epochs", "best_epoch", "best_valid_rmse", "seconds_per_epoch",
-                               "train_seconds", "n_params", "device")} for r in results]
+    rows = [
+        {
+            k: r[k]
+            for k in (
+                "model",
+                "split_id",
+                "epochs",
+                "best_epoch",
+                "best_valid_rmse",
+                "seconds_per_epoch",
+                "train_seconds",
+                "n_params",
+                "device",
+            )
+        }
+        for r in results
+    ]
     key = f"{name}-train" + (f"-{model}-{split}" if model and split else "")
-    publish(key, f"Training on {name}",
-            [f"- `{r['model']}` on `{r['split_id']}`: best valid RMSE **{r['best_valid_rmse']:.4f}** at epoch "
-             f"{r['best_epoch']}/{r['epochs']}, {r['seconds_per_epoch']:.2f} s/epoch on {r['device']}" for r in rows],
-            rows)
+    publish(
+        key,
+        f"Training on {name}",
+        [
+            f"- `{r['model']}` on `{r['split_id']}`: best valid RMSE **{r['best_valid_rmse']:.4f}** at epoch "
+            f"{r['best_epoch']}/{r['epochs']}, {r['seconds_per_epoch']:.2f} s/epoch on {r['device']}"
+            for r in rows
+        ],
+        rows,
+    )
     return results
 
 

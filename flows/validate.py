@@ -42,13 +42,21 @@ def validate_flow(root: str = ".", dataset: str | None = None) -> dict:
     failed = [o for o in outcomes if not o["success"]]
     name = result["dataset"]
     logger().info("%s: %d expectations, %d failed", name, len(outcomes), len(failed))
-    publish(f"{name}-validate", f"Validate {name}",
-            [f"- outcome: **{'passed' if result['success'] else 'FAILED'}**",
-             f"- expectations: {len(outcomes)}, failed: {len(failed)}",
-             f"- Data Docs: `{result.get('data_docs_index')}`"],
-            [{k: o[k] for k in ("table", "expectation", "column", "success", "details")} for o in outcomes])
-    raise_on_failure(ValidationOutcome(name, result["success"], [ExpectationOutcome(**o) for o in outcomes],
-                                       result.get("data_docs_index")))
+    publish(
+        f"{name}-validate",
+        f"Validate {name}",
+        [
+            f"- outcome: **{'passed' if result['success'] else 'FAILED'}**",
+            f"- expectations: {len(outcomes)}, failed: {len(failed)}",
+            f"- Data Docs: `{result.get('data_docs_index')}`",
+        ],
+        [{k: o[k] for k in ("table", "expectation", "column", "success", "details")} for o in outcomes],
+    )
+    raise_on_failure(
+        ValidationOutcome(
+            name, result["success"], [ExpectationOutcome(**o) for o in outcomes], result.get("data_docs_index")
+        )
+    )
     return result
 
 

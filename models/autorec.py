@@ -30,11 +30,11 @@ from tasks.errors import ConfigError
 @dataclass(frozen=True)
 class AutoRecConfig(ModelConfig):
     hidden: tuple[int, ...] = (500,)
-    activation: str = "sigmoid"         # g
+    activation: str = "sigmoid"  # g
     output_activation: str = "identity"  # f
     optimizer: str = "adam"
     lr: float = 1e-3
-    l2: float = 1.0                     # λ
+    l2: float = 1.0  # λ
     batch_size: int = 64
     default_rating: float = 3.0
 
@@ -54,8 +54,11 @@ class AutoRec(RatingModel):
         self.rows = SparseRows(self.vectors, ctx.device)
         self.encoder = SparseLinear(dim, cfg.hidden[0])
         self.g = activation(cfg.activation, f"models.{self.name}.activation")
-        self.deep = mlp(list(cfg.hidden), cfg.activation, f"models.{self.name}.activation") if len(cfg.hidden) > 1 \
+        self.deep = (
+            mlp(list(cfg.hidden), cfg.activation, f"models.{self.name}.activation")
+            if len(cfg.hidden) > 1
             else nn.Identity()
+        )
         k = cfg.hidden[-1]
         bound = 1.0 / np.sqrt(k)
         self.dec_w = nn.Parameter(torch.empty(dim, k).uniform_(-bound, bound))
@@ -111,8 +114,8 @@ class AutoRec(RatingModel):
             outs = []
             for s in range(0, self.n_items, 1024):
                 it = torch.arange(s, min(s + 1024, self.n_items), device=dev)
-                h = self.encode(it)                                    # (items, k)
-                o = self.f(h @ self.dec_w[u].T + self.dec_b[u])        # (items, users)
+                h = self.encode(it)  # (items, k)
+                o = self.f(h @ self.dec_w[u].T + self.dec_b[u])  # (items, users)
                 known = self.vec_known[it][:, None] & self.dim_known[u][None, :]
                 outs.append(torch.where(known, o, torch.full_like(o, self.cfg.default_rating)))
             return torch.cat(outs, 0).T.cpu().numpy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from models.context import TrainContext
 from tasks.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module] | None] = {
-    "identity": None, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "selu": nn.SELU, "elu": nn.ELU,
+    "identity": None,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "selu": nn.SELU,
+    "elu": nn.ELU,
 }
 
 
@@ -35,8 +41,8 @@ class ModelConfig:
     lr: float = 1e-3
     l2: float = 0.0
     batch_size: int = 256
-    lr_decay: float = 1.0   # multiply lr by this when validation RMSE does not improve (1.0 = off)
-    lr_patience: int = 1    # ... for this many epochs
+    lr_decay: float = 1.0  # multiply lr by this when validation RMSE does not improve (1.0 = off)
+    lr_patience: int = 1  # ... for this many epochs
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], model: str) -> ModelConfig:
@@ -61,8 +67,11 @@ class ModelConfig:
         if not 0 < cfg.lr_decay <= 1:
             raise ConfigError(f"models.{model}.lr_decay", "a factor in (0, 1]", cfg.lr_decay)
         if cfg.batch_size < 1 or cfg.lr <= 0 or cfg.l2 < 0:
-            raise ConfigError(f"models.{model}", "batch_size >= 1, lr > 0, l2 >= 0",
-                              {"batch_size": cfg.batch_size, "lr": cfg.lr, "l2": cfg.l2})
+            raise ConfigError(
+                f"models.{model}",
+                "batch_size >= 1, lr > 0, l2 >= 0",
+                {"batch_size": cfg.batch_size, "lr": cfg.lr, "l2": cfg.l2},
+            )
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,7 +174,7 @@ def lecun_normal_(linear: nn.Linear) -> nn.Linear:
 def mlp(sizes: list[int], act: str, param: str, final_act: bool = True) -> nn.Sequential:
     """Dense layers sizes[0] → sizes[1] → ...; SELU nets get LeCun-normal init."""
     layers: list[nn.Module] = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for k, (a, b) in enumerate(itertools.pairwise(sizes)):
         lin = nn.Linear(a, b)
         if act == "selu":
             lecun_normal_(lin)

@@ -50,8 +50,10 @@ class BiasedMF(RatingModel):
         pred = self(batch.users, batch.items)
         err = (pred - batch.ratings).pow(2)
         reg = (
-            self.p(batch.users).pow(2).sum(-1) + self.q(batch.items).pow(2).sum(-1)
-            + self.bu(batch.users).squeeze(-1).pow(2) + self.bi(batch.items).squeeze(-1).pow(2)
+            self.p(batch.users).pow(2).sum(-1)
+            + self.q(batch.items).pow(2).sum(-1)
+            + self.bu(batch.users).squeeze(-1).pow(2)
+            + self.bi(batch.items).squeeze(-1).pow(2)
         )
         return (err + self.cfg.l2 * reg).mean(), err.sum().detach(), len(err)
 

@@ -14,9 +14,9 @@ import torch
 class TrainContext:
     n_users: int
     n_items: int
-    users: np.ndarray        # int64, training pairs only
-    items: np.ndarray        # int64
-    ratings: np.ndarray      # float32
+    users: np.ndarray  # int64, training pairs only
+    items: np.ndarray  # int64
+    ratings: np.ndarray  # float32
     rating_scale: tuple[float, float]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     user_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)  # "bow" / "svd"
@@ -30,8 +30,9 @@ class TrainContext:
     @cached_property
     def user_matrix(self) -> sp.csr_matrix:
         """Training ratings, users × items (CSR, sorted indices)."""
-        m = sp.csr_matrix((self.ratings, (self.users, self.items)), shape=(self.n_users, self.n_items),
-                          dtype=np.float32)
+        m = sp.csr_matrix(
+            (self.ratings, (self.users, self.items)), shape=(self.n_users, self.n_items), dtype=np.float32
+        )
         m.sort_indices()
         return m
 

@@ -49,9 +49,7 @@ def verify(path: Path, checksum: Checksum | None) -> None:
         return
     found = checksum.compute(path)
     if found.lower() != checksum.hexdigest.lower():
-        raise AcquisitionError(
-            f"{path}: {checksum.algorithm} mismatch: expected {checksum.hexdigest}, found {found}"
-        )
+        raise AcquisitionError(f"{path}: {checksum.algorithm} mismatch: expected {checksum.hexdigest}, found {found}")
 
 
 def download(url: str, dest: Path, checksum: Checksum | None, timeout_s: float = 30.0) -> Path:
@@ -136,9 +134,7 @@ def extract_zip(
                 with zf.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, length=1 << 20)
             except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
-                raise AcquisitionError(
-                    f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}"
-                ) from exc
+                raise AcquisitionError(f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}") from exc
             written.append(dest / out_name)
         if not written:
             raise AcquisitionError(f"{archive}: none of the expected members were found")
@@ -168,8 +164,20 @@ def pip_download(requirement: str, filename: str, checksum: Checksum, cache: Pat
             target.unlink()
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q",
-               "--timeout", str(int(timeout_s)), "-d", tmp, requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-cache-dir",
+            "-q",
+            "--timeout",
+            str(int(timeout_s)),
+            "-d",
+            tmp,
+            requirement,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         got = Path(tmp) / filename
         if proc.returncode != 0 or not got.exists():

@@ -31,8 +31,9 @@ def pct(p: float) -> str:
     return f"{p * 100:g}%"
 
 
-def rating_metrics(model: RatingModel, test: pl.DataFrame, scale: tuple[float, float],
-                   precision_p: tuple[float, ...]) -> dict[str, float]:
+def rating_metrics(
+    model: RatingModel, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
+) -> dict[str, float]:
     """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
     y = test["rating"].to_numpy().astype(np.float64)
@@ -57,8 +58,7 @@ def sampled_ranking(model: RatingModel, split: SplitResult, k: int) -> dict[str,
     cand = np.stack([np.asarray(x) for x in neg_items["item_idx"].to_list()])
     scores = model.predict(np.repeat(users, cand.shape[1]), cand.ravel()).reshape(cand.shape)
     ranks = rank_of_positive(pos, scores)
-    return {f"hr@{k}_sampled": hit_ratio(ranks, k), f"ndcg@{k}_sampled": ndcg(ranks, k),
-            "n_candidates": int(n_neg) + 1}
+    return {f"hr@{k}_sampled": hit_ratio(ranks, k), f"ndcg@{k}_sampled": ndcg(ranks, k), "n_candidates": int(n_neg) + 1}
 
 
 def full_ranking(model: RatingModel, split: SplitResult, ks: tuple[int, ...], chunk: int = 256) -> dict[str, float]:
@@ -104,10 +104,24 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
         metrics.update(full_ranking(model, split, params.evaluate.full_k))
     train_info = read_json(layout.run(run.dataset, run.model, run.split_id) / "train.json")
     result = {
-        "dataset": run.dataset, "protocol": run.protocol, "split_id": run.split_id, "seed": run.seed,
-        "model": run.model, "metrics": metrics,
-        **{k: train_info[k] for k in ("epochs", "best_epoch", "best_valid_rmse", "train_seconds",
-                                      "seconds_per_epoch", "n_params", "device")},
+        "dataset": run.dataset,
+        "protocol": run.protocol,
+        "split_id": run.split_id,
+        "seed": run.seed,
+        "model": run.model,
+        "metrics": metrics,
+        **{
+            k: train_info[k]
+            for k in (
+                "epochs",
+                "best_epoch",
+                "best_valid_rmse",
+                "train_seconds",
+                "seconds_per_epoch",
+                "n_params",
+                "device",
+            )
+        },
         "history": str(Path("artifacts") / "runs" / run.dataset / run.model / run.split_id / "history.csv"),
         "n_test": split.test.height,
         "eval_seconds": round(time.perf_counter() - t0, 3),

@@ -23,10 +23,20 @@ from tasks.io import read_json, read_npy, read_npz, write_json, write_npy, write
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 # GroupLens ML-1M age groups, reused for the "bucket" encoding.
-AGE_BUCKETS = ((0, 17, "under-18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 49, "45-49"),
-               (50, 55, "50-55"), (56, 200, "56+"))
-PAPER_DIMS = {"ml-100k": {"user_bow": 879, "item_bow": 2479}, "ml-1m": {"user_bow": 92, "item_bow": 4606},
-              "amazon": {"item_bow": 36258}}
+AGE_BUCKETS = (
+    (0, 17, "under-18"),
+    (18, 24, "18-24"),
+    (25, 34, "25-34"),
+    (35, 44, "35-44"),
+    (45, 49, "45-49"),
+    (50, 55, "50-55"),
+    (56, 200, "56+"),
+)
+PAPER_DIMS = {
+    "ml-100k": {"user_bow": 879, "item_bow": 2479},
+    "ml-1m": {"user_bow": 92, "item_bow": 4606},
+    "amazon": {"item_bow": 36258},
+}
 
 
 def age_bucket(age: int) -> str:
@@ -56,7 +66,11 @@ def field_tokens(values: Sequence[object], f: SideField, age_encoding: str) -> l
 
 
 def bag_of_words(
-    table: pl.DataFrame, idx_col: str, n: int, fields: Sequence[SideField], age_encoding: str = "raw",
+    table: pl.DataFrame,
+    idx_col: str,
+    n: int,
+    fields: Sequence[SideField],
+    age_encoding: str = "raw",
     min_df: int = 1,
 ) -> tuple[sp.csr_matrix, list[str]]:
     """Binary BoW matrix (n × vocabulary) over ``fields``; rows of entities absent from ``table`` stay 0."""
@@ -69,9 +83,7 @@ def bag_of_words(
     vocab = list(vec.get_feature_names_out()) if any(tokens) else []
     # place rows at their entity index
     order = table[idx_col].to_numpy()
-    perm = sp.csr_matrix(
-        (np.ones(len(order), dtype=np.float32), (order, np.arange(len(order)))), shape=(n, len(order))
-    )
+    perm = sp.csr_matrix((np.ones(len(order), dtype=np.float32), (order, np.arange(len(order)))), shape=(n, len(order)))
     return sp.csr_matrix(perm @ rows), vocab
 
 
@@ -95,8 +107,17 @@ class SideInfo:
 
 
 def build_features(
-    dataset: Dataset, users: pl.DataFrame, items: pl.DataFrame, n_users: int, n_items: int, out_dir: Path,
-    *, age_encoding: str, min_df: int, svd_k: int, seed: int,
+    dataset: Dataset,
+    users: pl.DataFrame,
+    items: pl.DataFrame,
+    n_users: int,
+    n_items: int,
+    out_dir: Path,
+    *,
+    age_encoding: str,
+    min_df: int,
+    svd_k: int,
+    seed: int,
 ) -> dict[str, object]:
     """Write ``{user,item}_bow.npz``, ``*_vocab.json``, ``{user,item}_svd.npy`` and ``dims.json``."""
     dims: dict[str, object] = {}
@@ -126,8 +147,10 @@ def load_side_info(feature_dir: Path) -> SideInfo:
         return loader(p) if p.exists() else None
 
     return SideInfo(
-        user_bow=opt("user_bow.npz", read_npz), item_bow=opt("item_bow.npz", read_npz),
-        user_svd=opt("user_svd.npy", read_npy), item_svd=opt("item_svd.npy", read_npy),
+        user_bow=opt("user_bow.npz", read_npz),
+        item_bow=opt("item_bow.npz", read_npz),
+        user_svd=opt("user_svd.npy", read_npy),
+        item_svd=opt("item_svd.npy", read_npy),
     )
 
 

@@ -17,8 +17,9 @@ from tasks.paths import Layout
 log = logging.getLogger(__name__)
 
 
-def acquire_dataset(layout: Layout, name: str, source_dir: Path | None, timeout_s: float,
-                    force: bool = False) -> AcquireResult | None:
+def acquire_dataset(
+    layout: Layout, name: str, source_dir: Path | None, timeout_s: float, force: bool = False
+) -> AcquireResult | None:
     """Fill ``data/<name>`` unless it already holds a complete copy. Returns None when nothing was done."""
     ds = get_dataset(name)
     raw = layout.raw(name)
@@ -32,8 +33,14 @@ def quantiles(counts: np.ndarray) -> dict[str, float]:
     if len(counts) == 0:
         return {}
     q = np.percentile(counts, [0, 25, 50, 75, 100])
-    return {"min": float(q[0]), "p25": float(q[1]), "median": float(q[2]), "p75": float(q[3]),
-            "max": float(q[4]), "mean": float(counts.mean())}
+    return {
+        "min": float(q[0]),
+        "p25": float(q[1]),
+        "median": float(q[2]),
+        "p75": float(q[3]),
+        "max": float(q[4]),
+        "mean": float(counts.mean()),
+    }
 
 
 def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str, Any]:
@@ -45,7 +52,9 @@ def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str
     raw_files = sorted(p for p in raw_dir.iterdir() if p.is_file()) if raw_dir.is_dir() else []
     return {
         "dataset": name,
-        "n_users": n_u, "n_items": n_i, "n_ratings": n_r,
+        "n_users": n_u,
+        "n_items": n_i,
+        "n_ratings": n_r,
         "density": n_r / (n_u * n_i) if n_u and n_i else 0.0,
         "rating_mean": float(r["rating"].mean()) if n_r else None,  # type: ignore[arg-type]
         "rating_histogram": {str(float(k)): int(v) for k, v in hist.iter_rows()},

@@ -99,9 +99,8 @@ def read_parquet(path: str | Path) -> pl.DataFrame:
 
 
 def write_npz(path: str | Path, matrix: sp.spmatrix | sp.sparray) -> Path:
-    with atomic_path(path, ".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            sp.save_npz(fh, sp.csr_matrix(matrix), compressed=True)
+    with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
+        sp.save_npz(fh, sp.csr_matrix(matrix), compressed=True)
     return Path(path)
 
 
@@ -110,9 +109,8 @@ def read_npz(path: str | Path) -> sp.csr_matrix:
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> Path:
-    with atomic_path(path, ".npy") as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+    with atomic_path(path, ".npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
     return Path(path)
 
 

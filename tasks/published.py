@@ -36,18 +36,14 @@ DEEPCF_LOO = "deepcf-loo"
 NRP_TABLE2_PRECISION = "NRP Table 2 (top-p% precision, p not stated)"
 
 
-def _rows(
-    dataset: str, protocol: str, metric: str, source: str, values: Mapping[str, float]
-) -> list[Published]:
+def _rows(dataset: str, protocol: str, metric: str, source: str, values: Mapping[str, float]) -> list[Published]:
     return [Published(dataset, protocol, model, metric, value, source) for model, value in values.items()]
 
 
 def _nrp() -> list[Published]:
     """NRP (Raziperchikolaei et al. 2020): 80/10/10 random splits, 3 repeats, mean reported."""
     rows: list[Published] = []
-    rows += [
-        Published("ml-100k", NRP_8010, "nrp-direct", "rmse", 0.897, "NRP Table 4 (Table 2: 0.899 ± 0.006)")
-    ]
+    rows += [Published("ml-100k", NRP_8010, "nrp-direct", "rmse", 0.897, "NRP Table 4 (Table 2: 0.899 ± 0.006)")]
     rows += _rows(
         "ml-100k",
         NRP_8010,

@@ -341,9 +341,7 @@ def _html_block(block: Block, figures: dict[str, bytes]) -> str:
         return f"<ul>{items}</ul>"
     if isinstance(block, Table):
         head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows
-        )
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows)
         return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{rows}</tbody>\n</table>"
     data = base64.b64encode(figures[block.name]).decode("ascii")
     alt = html.escape(block.alt, quote=True)
@@ -579,10 +577,7 @@ def _distribution_table(doc: Doc, stats: dict[str, Any]) -> None:
             rows.append(
                 (
                     label,
-                    *(
-                        _fmt(dist.get(q), 1) if isinstance(dist.get(q), float) else _fmt(dist.get(q))
-                        for q in quantiles
-                    ),
+                    *(_fmt(dist.get(q), 1) if isinstance(dist.get(q), float) else _fmt(dist.get(q)) for q in quantiles),
                 )
             )
     if rows:
@@ -616,17 +611,14 @@ def _validation_section(doc: Doc, root: Path, layout: Layout, dataset: str) -> N
     failed = [o for o in results if not o.get("success")]
     status = "PASSED" if outcome.get("success") else "FAILED"
     doc.para(
-        f"Overall: {status} — {len(results) - len(failed)} of {len(results)} expectations passed, "
-        f"{len(failed)} failed."
+        f"Overall: {status} — {len(results) - len(failed)} of {len(results)} expectations passed, {len(failed)} failed."
     )
     per_table: dict[str, list[int]] = {}
     for o in results:
         counts = per_table.setdefault(str(o.get("table", DASH)), [0, 0])
         counts[0 if o.get("success") else 1] += 1
     if per_table:
-        doc.table(
-            ["table", "passed", "failed"], [(t, str(p), str(f)) for t, (p, f) in sorted(per_table.items())]
-        )
+        doc.table(["table", "passed", "failed"], [(t, str(p), str(f)) for t, (p, f) in sorted(per_table.items())])
     if failed:
         doc.para("Failed expectations:")
         doc.table(
@@ -688,9 +680,7 @@ def _dims_row(name: str, ours: Any, paper: Any) -> tuple[str, str, str, str]:
 def _results_section(doc: Doc, root: Path, runs: list[dict[str, Any]], summary: pl.DataFrame) -> None:
     doc.heading(2, "Results")
     if not runs:
-        doc.note(
-            "no runs: no metrics files under `artifacts/metrics/` for this dataset (run train and evaluate)"
-        )
+        doc.note("no runs: no metrics files under `artifacts/metrics/` for this dataset (run train and evaluate)")
         return
     doc.para(
         "Cells are mean ± std over seeds (the mean alone for a single run; n shown when a metric has fewer "
@@ -703,9 +693,7 @@ def _results_section(doc: Doc, root: Path, runs: list[dict[str, Any]], summary: 
         _protocol_section(doc, root, protocol, prot_runs, summary.filter(pl.col("protocol") == protocol))
 
 
-def _protocol_section(
-    doc: Doc, root: Path, protocol: str, runs: list[dict[str, Any]], summary: pl.DataFrame
-) -> None:
+def _protocol_section(doc: Doc, root: Path, protocol: str, runs: list[dict[str, Any]], summary: pl.DataFrame) -> None:
     doc.heading(3, f"Protocol {protocol}")
     models = sorted({r["model"] for r in runs})
     seeds = sorted({str(r.get("seed")) for r in runs if r.get("seed") is not None})

@@ -15,8 +15,9 @@ from tasks.splits import check_split, get_protocol, write_split
 log = logging.getLogger(__name__)
 
 
-def make_split(layout: Layout, dataset: str, split_id: str, ratings: pl.DataFrame, n_items: int,
-               loo_negatives: int) -> dict[str, Any]:
+def make_split(
+    layout: Layout, dataset: str, split_id: str, ratings: pl.DataFrame, n_items: int, loo_negatives: int
+) -> dict[str, Any]:
     protocol_name, seed = parse_split_id(split_id)
     protocol = get_protocol(protocol_name, loo_negatives)
     result = protocol.split(ratings, n_items, seed)
@@ -31,5 +32,6 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
     n_items = pl.read_parquet(d / "item_ids.parquet").height
-    return [make_split(layout, dataset, sid, ratings, n_items, params.split.loo_negatives)
-            for sid in params.split.instances]
+    return [
+        make_split(layout, dataset, sid, ratings, n_items, params.split.loo_negatives) for sid in params.split.instances
+    ]

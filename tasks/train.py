@@ -52,7 +52,9 @@ class RunId:
         return f"{self.dataset}/{self.model}/{self.split_id}"
 
 
-def build_context(layout: Layout, dataset: str, split_id: str, device: torch.device) -> tuple[TrainContext, SplitResult]:
+def build_context(
+    layout: Layout, dataset: str, split_id: str, device: torch.device
+) -> tuple[TrainContext, SplitResult]:
     """Training context from the split's TRAIN part only, plus side information."""
     ds = get_dataset(dataset)
     ingested = layout.ingested(dataset)
@@ -64,9 +66,13 @@ def build_context(layout: Layout, dataset: str, split_id: str, device: torch.dev
     side = load_side_info(layout.features(dataset))
     tr = split.train
     ctx = TrainContext(
-        n_users=int(stats["n_users"]), n_items=int(stats["n_items"]),
-        users=tr["user_idx"].to_numpy().astype(np.int64), items=tr["item_idx"].to_numpy().astype(np.int64),
-        ratings=tr["rating"].to_numpy().astype(np.float32), rating_scale=ds.rating_scale, device=device,
+        n_users=int(stats["n_users"]),
+        n_items=int(stats["n_items"]),
+        users=tr["user_idx"].to_numpy().astype(np.int64),
+        items=tr["item_idx"].to_numpy().astype(np.int64),
+        ratings=tr["rating"].to_numpy().astype(np.float32),
+        rating_scale=ds.rating_scale,
+        device=device,
         user_side={k: v for k, v in (("bow", side.user_bow), ("svd", side.user_svd)) if v is not None},
         item_side={k: v for k, v in (("bow", side.item_bow), ("svd", side.item_svd)) if v is not None},
         implicit=ds.implicit,
@@ -97,8 +103,17 @@ class FitResult:
 
 
 def fit(
-    model: RatingModel, ctx: TrainContext, valid: pl.DataFrame, *, seed: int, max_epochs: int, patience: int,
-    best_path: Path, resume_path: Path | None, fp: str, progress: Callable[[str], None] = print,
+    model: RatingModel,
+    ctx: TrainContext,
+    valid: pl.DataFrame,
+    *,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+    best_path: Path,
+    resume_path: Path | None,
+    fp: str,
+    progress: Callable[[str], None] = print,
 ) -> FitResult:
     """Train until validation RMSE has not improved for ``patience`` epochs; keep the best state_dict."""
     lo, hi = ctx.rating_scale
@@ -108,8 +123,13 @@ def fit(
     sched = None
     if model.cfg.lr_decay < 1.0:
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=model.cfg.lr_decay, patience=model.cfg.lr_patience, threshold=1e-4,
-            threshold_mode="abs")
+            opt,
+            mode="min",
+            factor=model.cfg.lr_decay,
+            patience=model.cfg.lr_patience,
+            threshold=1e-4,
+            threshold_mode="abs",
+        )
     vu, vi = valid["user_idx"].to_numpy(), valid["item_idx"].to_numpy()
     vy = valid["rating"].to_numpy().astype(np.float64)
     history: list[dict[str, float]] = []
@@ -150,8 +170,9 @@ def fit(
             sched.step(v_rmse)
         seconds = time.perf_counter() - t0
         elapsed += seconds
-        history.append({"epoch": epoch, "train_loss": sse / max(count, 1), "valid_rmse": v_rmse, "seconds": seconds,
-                        "lr": lr_now})
+        history.append(
+            {"epoch": epoch, "train_loss": sse / max(count, 1), "valid_rmse": v_rmse, "seconds": seconds, "lr": lr_now}
+        )
         improved = v_rmse < best - 1e-6
         if improved:
             best, best_epoch = v_rmse, epoch
@@ -163,16 +184,29 @@ def fit(
         )
         if resume_path is not None:
             with atomic_path(resume_path, ".pt") as tmp:
-                torch.save({"fingerprint": fp, "epoch": epoch, "model": model.state_dict(),
-                            "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict() if sched is not None else None, "rng": rng.bit_generator.state,
-                            "torch_rng": torch.get_rng_state(), "history": history, "best": best,
-                            "best_epoch": best_epoch}, tmp)
+                torch.save(
+                    {
+                        "fingerprint": fp,
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict() if sched is not None else None,
+                        "rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "best": best,
+                        "best_epoch": best_epoch,
+                    },
+                    tmp,
+                )
     return FitResult(history, best_epoch, best, len(history), elapsed, resumed_from)
 
 
 def train_run(
-    layout: Layout, params: Params, run: RunId, progress: Callable[[str], None] = print,
+    layout: Layout,
+    params: Params,
+    run: RunId,
+    progress: Callable[[str], None] = print,
     device: str | None = None,
 ) -> dict[str, Any]:
     """Train one (dataset, model, split) run; writes model.pt, config.json, history.csv, train.json."""
@@ -182,38 +216,75 @@ def train_run(
     seed_everything(run.seed)
     ctx, split = build_context(layout, run.dataset, run.split_id, dev)
     if split.valid.is_empty():
-        raise DataError(layout.split(run.dataset, run.split_id), "empty validation set",
-                        expected="validation ratings for early stopping", found="0 rows")
+        raise DataError(
+            layout.split(run.dataset, run.split_id),
+            "empty validation set",
+            expected="validation ratings for early stopping",
+            found="0 rows",
+        )
     model = build_model(run.model, raw_cfg, ctx)
     out = layout.run(run.dataset, run.model, run.split_id)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"dataset": run.dataset, "model": run.model, "split_id": run.split_id, "protocol": run.protocol,
-              "seed": run.seed, "model_config": model.cfg.to_dict(), "n_users": ctx.n_users,
-              "n_items": ctx.n_items, "max_epochs": params.train.max_epochs, "patience": params.train.patience}
+    config = {
+        "dataset": run.dataset,
+        "model": run.model,
+        "split_id": run.split_id,
+        "protocol": run.protocol,
+        "seed": run.seed,
+        "model_config": model.cfg.to_dict(),
+        "n_users": ctx.n_users,
+        "n_items": ctx.n_items,
+        "max_epochs": params.train.max_epochs,
+        "patience": params.train.patience,
+    }
     fp = fingerprint({**config, "train_rows": len(ctx.ratings), "train_sum": float(ctx.ratings.sum())})
     resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
-    progress(f"training {run} on {dev} ({threads} threads): {model.n_parameters():,} parameters, "
-             f"{len(ctx.ratings):,} training ratings")
-    result = fit(model, ctx, split.valid, seed=run.seed, max_epochs=params.train.max_epochs,
-                 patience=params.train.patience, best_path=out / CHECKPOINT, resume_path=resume, fp=fp,
-                 progress=progress)
-    hist = pl.DataFrame(result.history, schema={"epoch": pl.Int64, "train_loss": pl.Float64,
-                                                "valid_rmse": pl.Float64, "seconds": pl.Float64,
-                                                "lr": pl.Float64})
+    progress(
+        f"training {run} on {dev} ({threads} threads): {model.n_parameters():,} parameters, "
+        f"{len(ctx.ratings):,} training ratings"
+    )
+    result = fit(
+        model,
+        ctx,
+        split.valid,
+        seed=run.seed,
+        max_epochs=params.train.max_epochs,
+        patience=params.train.patience,
+        best_path=out / CHECKPOINT,
+        resume_path=resume,
+        fp=fp,
+        progress=progress,
+    )
+    hist = pl.DataFrame(
+        result.history,
+        schema={
+            "epoch": pl.Int64,
+            "train_loss": pl.Float64,
+            "valid_rmse": pl.Float64,
+            "seconds": pl.Float64,
+            "lr": pl.Float64,
+        },
+    )
     write_text(out / "history.csv", hist.write_csv())
     write_json(out / "config.json", config)
     summary = {
         **{k: config[k] for k in ("dataset", "model", "split_id", "protocol", "seed")},
-        "epochs": result.epochs, "best_epoch": result.best_epoch, "best_valid_rmse": result.best_valid_rmse,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "best_valid_rmse": result.best_valid_rmse,
         "train_seconds": round(result.train_seconds, 3),
         "seconds_per_epoch": round(result.train_seconds / max(result.epochs, 1), 4),
-        "n_params": model.n_parameters(), "device": str(dev), "threads": threads,
+        "n_params": model.n_parameters(),
+        "device": str(dev),
+        "threads": threads,
         "resumed_from_epoch": result.resumed_from,
     }
     write_json(out / "train.json", summary)
     resume.unlink(missing_ok=True)
-    progress(f"done {run}: best valid RMSE {result.best_valid_rmse:.4f} at epoch {result.best_epoch} "
-             f"({result.epochs} epochs, {result.train_seconds:.1f}s)")
+    progress(
+        f"done {run}: best valid RMSE {result.best_valid_rmse:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs} epochs, {result.train_seconds:.1f}s)"
+    )
     return summary
 
 

@@ -70,9 +70,7 @@ class ValidationOutcome:
 # ---------------------------------------------------------------- public functions
 
 
-def validate_tables(
-    tables: dict[str, pl.DataFrame], spec: Dataset, docs_dir: Path | None
-) -> ValidationOutcome:
+def validate_tables(tables: dict[str, pl.DataFrame], spec: Dataset, docs_dir: Path | None) -> ValidationOutcome:
     """Run the canonical-table suites; write Data Docs under ``docs_dir`` when given."""
     missing = [name for name in (*ID_TABLES, *SIDE_TABLES, "ratings") if name not in tables]
     if missing:
@@ -118,9 +116,7 @@ def build_suites(tables: dict[str, pl.DataFrame], spec: Dataset) -> dict[str, li
     }
 
 
-def ratings_suite(
-    tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, n_items: int
-) -> list[Expectation]:
+def ratings_suite(tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, n_items: int) -> list[Expectation]:
     """ratings: schema, no nulls, scale, unique pairs, index ranges, counts, referential integrity."""
     import great_expectations as gx
 
@@ -130,9 +126,7 @@ def ratings_suite(
         gxe.ExpectTableColumnsToMatchSet(column_set=list(RATING_TYPES), exact_match=True),
         *_type_checks(RATING_TYPES),
         *_not_null(list(RATING_TYPES)),
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=spec.expected.ratings[0], max_value=spec.expected.ratings[1]
-        ),
+        gxe.ExpectTableRowCountToBeBetween(min_value=spec.expected.ratings[0], max_value=spec.expected.ratings[1]),
         gxe.ExpectColumnValuesToBeBetween(
             column="rating",
             min_value=float(lo),

@@ -78,8 +78,9 @@ SMALL_MODELS = {
 }
 
 
-def small_params(source_dir: Path, *, max_epochs: int = 3, instances: list[str] | None = None,
-                 models: list[str] | None = None) -> dict:
+def small_params(
+    source_dir: Path, *, max_epochs: int = 3, instances: list[str] | None = None, models: list[str] | None = None
+) -> dict:
     """params.yaml content for fast end-to-end runs on the small synthetic data."""
     import yaml
 
@@ -89,8 +90,7 @@ def small_params(source_dir: Path, *, max_epochs: int = 3, instances: list[str] 
     raw["features"]["svd_k"] = 8
     raw["split"]["instances"] = instances or ["random-80-10-10-s0", "leave-one-out-s0"]
     raw["split"]["loo_negatives"] = 20
-    raw["train"].update({"max_epochs": max_epochs, "patience": 2, "threads": 1,
-                         "models": models or list(SMALL_MODELS)})
+    raw["train"].update({"max_epochs": max_epochs, "patience": 2, "threads": 1, "models": models or list(SMALL_MODELS)})
     for name, cfg in SMALL_MODELS.items():
         raw["models"][name] = {**raw["models"].get(name, {}), **cfg}
     raw["evaluate"]["full_k"] = [5, 10]
@@ -120,7 +120,17 @@ def prepared_root(tmp_path: Path, ml100k_small: Path) -> Path:
     acquire_dataset(layout, "ml-100k", params.acquire.source_dir, 5)
     ingest_dataset(layout, "ml-100k")
     t = load_tables(layout, "ml-100k")
-    build_features(get_dataset("ml-100k"), t["users"], t["items"], t["user_ids"].height, t["item_ids"].height,
-                   layout.features("ml-100k"), age_encoding="raw", min_df=1, svd_k=8, seed=0)
+    build_features(
+        get_dataset("ml-100k"),
+        t["users"],
+        t["items"],
+        t["user_ids"].height,
+        t["item_ids"].height,
+        layout.features("ml-100k"),
+        age_encoding="raw",
+        min_df=1,
+        svd_k=8,
+        seed=0,
+    )
     make_splits(layout, params, "ml-100k")
     return root

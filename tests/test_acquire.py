@@ -31,8 +31,7 @@ def _leftovers(d: Path) -> list[str]:
     if not d.exists():
         return []
     return sorted(
-        str(p.relative_to(d)) for p in d.rglob("*")
-        if p.name.endswith((".tmp", ".part", ".old")) or ".tmp" in p.name
+        str(p.relative_to(d)) for p in d.rglob("*") if p.name.endswith((".tmp", ".part", ".old")) or ".tmp" in p.name
     )
 
 
@@ -372,11 +371,11 @@ def test_try_sources_lists_every_attempt_and_the_how_to() -> None:
     def fail(msg: str):  # type: ignore[no-untyped-def]
         def fn() -> object:
             raise AcquisitionError(msg)
+
         return fn
 
     with pytest.raises(AcquisitionError) as ei:
-        try_sources("toy", [("local", fail("no dir")), ("http://x/y.zip", fail("timed out"))],
-                    "Do this by hand.")
+        try_sources("toy", [("local", fail("no dir")), ("http://x/y.zip", fail("timed out"))], "Do this by hand.")
     assert str(ei.value) == (
         "could not obtain the raw files of 'toy'; tried, in order:\n"
         "  - local: no dir\n"
@@ -446,8 +445,7 @@ def test_acquire_from_local_zip_with_bad_md5_reports_all_attempts(
     msg = str(ei.value)
     assert msg.startswith("could not obtain the raw files of 'ml-100k'; tried, in order:\n")
     lines = msg.splitlines()
-    assert lines[1] == (f"  - local directory {src}: {archive}: md5 mismatch: "
-                        f"expected {ml100k_mod.MD5}, found {found}")
+    assert lines[1] == (f"  - local directory {src}: {archive}: md5 mismatch: expected {ml100k_mod.MD5}, found {found}")
     assert lines[2] == f"  - {URL}: network disabled in tests (official)"
     assert lines[3] == "  - PyPI recbole==1.2.1: network disabled in tests (recbole)"
     assert lines[4].startswith(f"Download {URL} (MD5 {ml100k_mod.MD5}), unzip it")
@@ -489,9 +487,7 @@ def test_acquire_from_recbole_wheel(
     wheel = _fake_recbole_wheel(tmp_path / "wheels" / "recbole-1.2.1-py3-none-any.whl", rb_files)
     calls: list[tuple[str, str, str]] = []
 
-    def fake_pip_download(
-        requirement: str, filename: str, checksum: Checksum, cache: Path, timeout_s: float
-    ) -> Path:
+    def fake_pip_download(requirement: str, filename: str, checksum: Checksum, cache: Path, timeout_s: float) -> Path:
         calls.append((requirement, filename, checksum.algorithm))
         return wheel
 

@@ -50,7 +50,7 @@ def test_unknown_model_key_names_the_parameter() -> None:
 
 @pytest.mark.parametrize("bad", ["random-80-10-10", "loo-sX", ""])
 def test_bad_split_instance(bad: str) -> None:
-    with pytest.raises(ConfigError, match="split.instances"):
+    with pytest.raises(ConfigError, match=r"split\.instances"):
         parse_split_id(bad)
 
 

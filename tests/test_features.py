@@ -48,11 +48,18 @@ def test_user_bow_rows_aligned_binary_and_prefixed(small: CanonicalTables) -> No
     assert set(_fields(vocab)) == {"age", "gender", "occupation", "zip"}
     users = small.users
     assert _fields(vocab) == {
-        "age": users["age"].n_unique(), "gender": 2, "occupation": 4, "zip": users["zip"].n_unique()
+        "age": users["age"].n_unique(),
+        "gender": 2,
+        "occupation": 4,
+        "zip": users["zip"].n_unique(),
     }
     for row in users.iter_rows(named=True):
-        expected = {f"age={row['age']}", f"gender={row['gender']}", f"occupation={row['occupation']}",
-                    f"zip={row['zip']}"}
+        expected = {
+            f"age={row['age']}",
+            f"gender={row['gender']}",
+            f"occupation={row['occupation']}",
+            f"zip={row['zip']}",
+        }
         assert _row_tokens(x, vocab, row["user_idx"]) == expected
     assert (x.sum(axis=1) == 4).all()
 
@@ -64,11 +71,9 @@ def test_item_bow_title_words_and_genres(small: CanonicalTables) -> None:
     assert set(_fields(vocab)) == {"title", "genres"}
     idx = small.items.join(small.item_ids, on="item_idx").filter(pl.col("raw_id") == "1")["item_idx"][0]
     # "Café Movie 1 (1990)", genre Action: lower-cased unicode words, prefixed by field
-    assert _row_tokens(x, vocab, idx) == {"title=café", "title=movie", "title=1", "title=1990",
-                                          "genres=Action"}
+    assert _row_tokens(x, vocab, idx) == {"title=café", "title=movie", "title=1", "title=1990", "genres=Action"}
     idx2 = small.items.join(small.item_ids, on="item_idx").filter(pl.col("raw_id") == "2")["item_idx"][0]
-    assert _row_tokens(x, vocab, idx2) == {"title=movie", "title=number", "title=2", "title=1981",
-                                           "genres=Adventure"}
+    assert _row_tokens(x, vocab, idx2) == {"title=movie", "title=number", "title=2", "title=1981", "genres=Adventure"}
 
 
 def test_entities_missing_from_the_side_table_get_empty_rows(small: CanonicalTables) -> None:
@@ -93,11 +98,19 @@ def test_age_bucket_encoding_gives_fewer_age_tokens(small: CanonicalTables) -> N
 def test_build_features_writes_bow_vocab_svd_and_dims(small: CanonicalTables, tmp_path: Path) -> None:
     out = tmp_path / "features"
     out.mkdir()
-    dims = build_features(DS, small.users, small.items, small.n_users, small.n_items, out,
-                          age_encoding="raw", min_df=1, svd_k=4, seed=0)
+    dims = build_features(
+        DS, small.users, small.items, small.n_users, small.n_items, out, age_encoding="raw", min_df=1, svd_k=4, seed=0
+    )
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["dims.json", "item_bow.npz", "item_bow_vocab.json", "item_svd.npy",
-                     "user_bow.npz", "user_bow_vocab.json", "user_svd.npy"]  # no .tmp files left
+    assert names == [
+        "dims.json",
+        "item_bow.npz",
+        "item_bow_vocab.json",
+        "item_svd.npy",
+        "user_bow.npz",
+        "user_bow_vocab.json",
+        "user_svd.npy",
+    ]  # no .tmp files left
     side = load_side_info(out)
     ub, uv = bag_of_words(small.users, "user_idx", small.n_users, DS.user_side)
     assert read_json(out / "user_bow_vocab.json") == uv
@@ -150,5 +163,11 @@ def test_real_item_bow_dims(real: CanonicalTables) -> None:
     assert x.shape == (1682, 2478)
     assert _fields(vocab) == {"title": 2459, "genres": 19}
     toy_story = _row_tokens(x, vocab, 0)
-    assert toy_story == {"title=toy", "title=story", "title=1995", "genres=Animation", "genres=Children's",
-                         "genres=Comedy"}
+    assert toy_story == {
+        "title=toy",
+        "title=story",
+        "title=1995",
+        "genres=Animation",
+        "genres=Children's",
+        "genres=Comedy",
+    }

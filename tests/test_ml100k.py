@@ -108,19 +108,17 @@ BAD_U_DATA = [
     (5, "1\t2\t3", ["wrong number of fields", "expected 4 fields", "3 fields: "]),
     (6, "1\t\t3\t881250949", ["non-numeric or missing item_id", "found ''"]),
     (7, "3\t4\tx\t881250949", ["non-numeric or missing rating", "expected a Float64 value", "found 'x'"]),
-    (8, "3\t4\t6\t881250949", ["rating out of the dataset's scale", "expected a rating in [1.0, 5.0]",
-                               "found 6.0"]),
+    (8, "3\t4\t6\t881250949", ["rating out of the dataset's scale", "expected a rating in [1.0, 5.0]", "found 6.0"]),
     (9, "3\t4\t0\t881250949", ["rating out of the dataset's scale", "found 0.0"]),
 ]
 
 
 @pytest.mark.parametrize(
-    ("line", "row", "snippets"), BAD_U_DATA,
+    ("line", "row", "snippets"),
+    BAD_U_DATA,
     ids=["missing-field", "empty-item", "non-numeric", "above-5", "below-1"],
 )
-def test_bad_rating_row_names_file_and_line(
-    ml100k_small: Path, line: int, row: str, snippets: list[str]
-) -> None:
+def test_bad_rating_row_names_file_and_line(ml100k_small: Path, line: int, row: str, snippets: list[str]) -> None:
     path = ml100k_small / "u.data"
     good = path.read_bytes()
     lines = good.decode().split("\n")

@@ -20,10 +20,14 @@ def tiny_context(n_users: int = 30, n_items: int = 40, seed: int = 0, side: bool
     ratings = rng.integers(1, 6, len(users)).astype(np.float32)
     ctx = TrainContext(n_users, n_items, users.astype(np.int64), items.astype(np.int64), ratings, (1.0, 5.0))
     if side:
-        ctx.user_side = {"bow": sp.csr_matrix((rng.random((n_users, 12)) > 0.7).astype(np.float32)),
-                         "svd": rng.normal(size=(n_users, 4)).astype(np.float32)}
-        ctx.item_side = {"bow": sp.csr_matrix((rng.random((n_items, 15)) > 0.7).astype(np.float32)),
-                         "svd": rng.normal(size=(n_items, 4)).astype(np.float32)}
+        ctx.user_side = {
+            "bow": sp.csr_matrix((rng.random((n_users, 12)) > 0.7).astype(np.float32)),
+            "svd": rng.normal(size=(n_users, 4)).astype(np.float32),
+        }
+        ctx.item_side = {
+            "bow": sp.csr_matrix((rng.random((n_items, 15)) > 0.7).astype(np.float32)),
+            "svd": rng.normal(size=(n_items, 4)).astype(np.float32),
+        }
     return ctx
 
 
@@ -51,8 +55,16 @@ def test_nrp_direct_masking_equals_removing_the_rating_from_both_inputs() -> Non
     masked = model(u, i, rt)
     # rebuild the same weights on a context without that rating
     keep = np.arange(len(ctx.users)) != 5
-    ctx2 = TrainContext(ctx.n_users, ctx.n_items, ctx.users[keep], ctx.items[keep], ctx.ratings[keep], (1.0, 5.0),
-                        user_side=ctx.user_side, item_side=ctx.item_side)
+    ctx2 = TrainContext(
+        ctx.n_users,
+        ctx.n_items,
+        ctx.users[keep],
+        ctx.items[keep],
+        ctx.ratings[keep],
+        (1.0, 5.0),
+        user_side=ctx.user_side,
+        item_side=ctx.item_side,
+    )
     model2 = build_model("nrp-direct", {"encoder": [16, 8], "predictor": [8, 4]}, ctx2)
     model2.load_state_dict(model.state_dict())
     torch.testing.assert_close(masked, model2(u, i))
@@ -71,9 +83,12 @@ def test_autorec_predicts_default_for_cold_users_and_items() -> None:
 def test_model_learns_and_scores_consistently(name: str) -> None:
     torch.manual_seed(0)
     ctx = tiny_context()
-    small = {"biased-mf": {"factors": 4, "lr": 0.05, "l2": 0.0}, "autorec-i": {"hidden": [8], "l2": 0.1, "lr": 0.01},
-             "autorec-u": {"hidden": [8], "l2": 0.1, "lr": 0.01},
-             "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4], "mask_target": False, "lr": 0.003}}[name]
+    small = {
+        "biased-mf": {"factors": 4, "lr": 0.05, "l2": 0.0},
+        "autorec-i": {"hidden": [8], "l2": 0.1, "lr": 0.01},
+        "autorec-u": {"hidden": [8], "l2": 0.1, "lr": 0.01},
+        "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4], "mask_target": False, "lr": 0.003},
+    }[name]
     model = build_model(name, small, ctx)
     model.attach_training_pairs(ctx)
     opt = model.make_optimizer()

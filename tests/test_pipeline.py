@@ -63,8 +63,9 @@ def test_pipeline_flow_through_prefect(prefect_harness, tmp_path: Path, ml100k_s
     # a failed expectation stops the pipeline, naming the table, the expectation and offending values
     ratings_path = root / "artifacts" / "ingested" / "ml-100k" / "ratings.parquet"
     bad = pl.read_parquet(ratings_path)
-    bad = bad.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(7.0).otherwise(pl.col("rating"))
-                           .cast(pl.Float32).alias("rating"))
+    bad = bad.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(7.0).otherwise(pl.col("rating")).cast(pl.Float32).alias("rating")
+    )
     bad.write_parquet(ratings_path)
     with pytest.raises(ValidationFailed) as exc:
         validate_flow(root=str(root))
@@ -72,8 +73,13 @@ def test_pipeline_flow_through_prefect(prefect_harness, tmp_path: Path, ml100k_s
 
 
 def project_copy(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for f in files:
         src = REPO / f
         if src.is_file():
@@ -87,7 +93,9 @@ def project_copy(dest: Path) -> Path:
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return proc.stdout + proc.stderr
 
 
@@ -98,8 +106,13 @@ def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_s
     params = small_params(ml100k_small, max_epochs=2, instances=["random-80-10-10-s0"])
     write_params(root, params)
     venv_bin = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}", "HYBRIDREC_THREADS": "1",
-           "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+        "HYBRIDREC_THREADS": "1",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
     dvc = [sys.executable, "-m", "dvc"]
     run([sys.executable, "-m", "flows.acquire"], root, env)
     run([*dvc, "add", "-q", "data"], root, env)

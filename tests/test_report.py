@@ -189,11 +189,7 @@ def test_published_lookup_values_and_sources() -> None:
     assert lookup("ml-1m", RANDOM, "nrp-direct", "precision@25%").value == pytest.approx(0.699)
     # Table 2's precision has no stated p: it is kept apart from precision@10% / @25%.
     table2 = lookup("ml-100k", RANDOM, "nrp-direct", "precision")
-    assert (
-        table2 is not None
-        and table2.value == pytest.approx(0.702)
-        and table2.source.startswith("NRP Table 2")
-    )
+    assert table2 is not None and table2.value == pytest.approx(0.702) and table2.source.startswith("NRP Table 2")
     assert lookup("ml-100k", RANDOM, "nrp-direct", "precision@10%") is None
     assert lookup("ml-100k", RANDOM, "nrp-direct", "precision@25%") is None
     # the model's own paper comes first where two papers publish the same key
@@ -227,9 +223,7 @@ def test_collect_runs_reads_every_metrics_file(full_root: Path) -> None:
 
 
 def test_collect_runs_fills_fields_from_path(tmp_path: Path) -> None:
-    _write_json(
-        tmp_path / "artifacts/metrics/ml-100k/biased-mf/random-80-10-10-s4.json", {"metrics": {"rmse": 0.9}}
-    )
+    _write_json(tmp_path / "artifacts/metrics/ml-100k/biased-mf/random-80-10-10-s4.json", {"metrics": {"rmse": 0.9}})
     (run,) = collect_runs(tmp_path, DATASET)
     assert (run["dataset"], run["model"], run["protocol"], run["seed"]) == (DATASET, "biased-mf", RANDOM, 4)
 

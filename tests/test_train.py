@@ -50,8 +50,18 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
         assert key in saved["metrics"]
     assert "precision@10%" not in saved["metrics"]  # one test item per user
     assert saved["n_candidates"] == 21
-    for key in ("dataset", "protocol", "model", "seed", "epochs", "best_epoch", "train_seconds",
-                "seconds_per_epoch", "n_params", "device"):
+    for key in (
+        "dataset",
+        "protocol",
+        "model",
+        "seed",
+        "epochs",
+        "best_epoch",
+        "train_seconds",
+        "seconds_per_epoch",
+        "n_params",
+        "device",
+    ):
         assert key in saved
 
 
@@ -64,8 +74,18 @@ def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: 
     def run(max_epochs: int, resume: Path | None, tag: str):  # type: ignore[no-untyped-def]
         torch.manual_seed(0)
         model = build_model("biased-mf", cfg, ctx)
-        return fit(model, ctx, split.valid, seed=0, max_epochs=max_epochs, patience=100,
-                   best_path=tmp_path / f"{tag}.pt", resume_path=resume, fp="same", progress=lambda s: None)
+        return fit(
+            model,
+            ctx,
+            split.valid,
+            seed=0,
+            max_epochs=max_epochs,
+            patience=100,
+            best_path=tmp_path / f"{tag}.pt",
+            resume_path=resume,
+            fp="same",
+            progress=lambda s: None,
+        )
 
     straight = run(6, None, "straight")
     resume = tmp_path / "resume.pt"

@@ -70,8 +70,8 @@ class CanonicalTables:
 @dataclass(frozen=True)
 class AcquireResult:
     raw_dir: Path
-    source: str          # "local", "official", "pypi:<pkg>==<ver>" ...
-    layout: str          # which raw layout the parser should expect
+    source: str  # "local", "official", "pypi:<pkg>==<ver>" ...
+    layout: str  # which raw layout the parser should expect
     detail: str = ""
 
 
@@ -110,9 +110,7 @@ def _id_order(raw_ids: pl.Series) -> pl.Series:
 
 def build_id_map(raw_ids: pl.Series, idx_name: str) -> pl.DataFrame:
     ordered = _id_order(raw_ids.cast(pl.Utf8))
-    return pl.DataFrame(
-        {idx_name: pl.Series(range(len(ordered)), dtype=pl.Int32), "raw_id": ordered}
-    )
+    return pl.DataFrame({idx_name: pl.Series(range(len(ordered)), dtype=pl.Int32), "raw_id": ordered})
 
 
 def canonicalize(
@@ -130,9 +128,7 @@ def canonicalize(
     ``users`` / ``items`` have user_id / item_id plus side attributes. Only entities with at least one
     rating get an index; ``notes`` records how many listed-but-unrated entities were left out.
     """
-    ratings = ratings.with_columns(
-        pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8)
-    )
+    ratings = ratings.with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
     check_ratings(ratings, ratings_file, scale)
     user_ids = build_id_map(ratings["user_id"], "user_idx")
     item_ids = build_id_map(ratings["item_id"], "item_idx")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.acquire import Checksum, copy_files, download, extract_zip, pip_download, try_sources, DEFAULT_CACHE
+from tasks.acquire import DEFAULT_CACHE, Checksum, copy_files, download, extract_zip, pip_download, try_sources
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
@@ -34,8 +34,25 @@ RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
 GROUPLENS_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info", "README")
 RECBOLE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 
@@ -44,8 +61,12 @@ def detect_layout(raw_dir: Path) -> str:
         return "grouplens"
     if (raw_dir / "ml-100k.inter").is_file():
         return "recbole"
-    raise DataError(raw_dir, "no MovieLens-100K raw files", expected="u.data (GroupLens) or ml-100k.inter (RecBole)",
-                    found=sorted(p.name for p in raw_dir.iterdir()) if raw_dir.is_dir() else "no directory")
+    raise DataError(
+        raw_dir,
+        "no MovieLens-100K raw files",
+        expected="u.data (GroupLens) or ml-100k.inter (RecBole)",
+        found=sorted(p.name for p in raw_dir.iterdir()) if raw_dir.is_dir() else "no directory",
+    )
 
 
 @register
@@ -68,8 +89,10 @@ class MovieLens100K(Dataset):
             attempts.append((f"local directory {source_dir}", lambda: self._from_local(source_dir, dest)))
         attempts.append((URL, lambda: self._from_official(dest, timeout_s)))
         attempts.append((f"PyPI {RECBOLE_REQ}", lambda: self._from_recbole(dest, timeout_s)))
-        how = (f"Download {URL} (MD5 {MD5}), unzip it and point acquire.source_dir (or HYBRIDREC_SOURCE_DIR) at "
-               f"the ml-100k/ folder, or put its files in {dest}.")
+        how = (
+            f"Download {URL} (MD5 {MD5}), unzip it and point acquire.source_dir (or HYBRIDREC_SOURCE_DIR) at "
+            f"the ml-100k/ folder, or put its files in {dest}."
+        )
         label, layout = try_sources(self.name, attempts, how)
         return AcquireResult(dest, label, str(layout))
 
@@ -103,8 +126,8 @@ class MovieLens100K(Dataset):
         wheel = pip_download(RECBOLE_REQ, RECBOLE_WHEEL, Checksum("sha256", RECBOLE_SHA256), DEFAULT_CACHE, timeout_s)
 
         def select(name: str) -> str | None:
-            if name.startswith(RECBOLE_PREFIX) and name[len(RECBOLE_PREFIX):] in RECBOLE_FILES:
-                return name[len(RECBOLE_PREFIX):]
+            if name.startswith(RECBOLE_PREFIX) and name[len(RECBOLE_PREFIX) :] in RECBOLE_FILES:
+                return name[len(RECBOLE_PREFIX) :]
             return None
 
         extract_zip(wheel, dest, select)
@@ -137,18 +160,22 @@ def _select_grouplens(name: str) -> str | None:
 
 
 def _ratings(path: Path, sep: str, skip_header: bool) -> pl.DataFrame:
-    df = split_fields(read_lines(path, skip_header=skip_header), path, sep, ["user_id", "item_id", "rating", "timestamp"])
+    df = split_fields(
+        read_lines(path, skip_header=skip_header), path, sep, ["user_id", "item_id", "rating", "timestamp"]
+    )
     df = to_number(df, path, "rating", pl.Float64)
     df = to_number(df, path, "timestamp", pl.Float64)
     for col in ("user_id", "item_id"):
         to_number(df, path, col, pl.Int64)  # ids must be integers in this dataset
-    return df.with_columns(pl.col("timestamp").cast(pl.Int64), pl.col("user_id").str.strip_chars(),
-                           pl.col("item_id").str.strip_chars())
+    return df.with_columns(
+        pl.col("timestamp").cast(pl.Int64), pl.col("user_id").str.strip_chars(), pl.col("item_id").str.strip_chars()
+    )
 
 
 def _users(path: Path, sep: str, skip_header: bool) -> pl.DataFrame:
-    df = split_fields(read_lines(path, skip_header=skip_header), path, sep,
-                      ["user_id", "age", "gender", "occupation", "zip"])
+    df = split_fields(
+        read_lines(path, skip_header=skip_header), path, sep, ["user_id", "age", "gender", "occupation", "zip"]
+    )
     df = to_number(df, path, "age", pl.Int32)
     return df.drop("line")
 
@@ -162,8 +189,13 @@ def _parse_grouplens(raw_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.Data
     flags = [f"g{i}" for i in range(19)]
     bad = items.filter(~pl.all_horizontal([pl.col(f).is_in(["0", "1"]) for f in flags]))
     if not bad.is_empty():
-        raise DataError(item_path, "genre flags must be 0 or 1", line=int(bad["line"][0]),
-                        expected="19 flags of 0/1", found="|".join(str(bad[f][0]) for f in flags))
+        raise DataError(
+            item_path,
+            "genre flags must be 0 or 1",
+            line=int(bad["line"][0]),
+            expected="19 flags of 0/1",
+            found="|".join(str(bad[f][0]) for f in flags),
+        )
     genres = pl.concat_list(
         [pl.when(pl.col(f) == "1").then(pl.lit(GENRES[i])).otherwise(None) for i, f in enumerate(flags)]
     ).list.drop_nulls()
@@ -175,8 +207,13 @@ def _parse_recbole(raw_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
     ratings = _ratings(raw_dir / "ml-100k.inter", "\t", True)
     users = _users(raw_dir / "ml-100k.user", "\t", True)
     item_path = raw_dir / "ml-100k.item"
-    items = split_fields(read_lines(item_path, skip_header=True), item_path, "\t",
-                         ["item_id", "title", "release_year", "genres"], min_fields=2)
+    items = split_fields(
+        read_lines(item_path, skip_header=True),
+        item_path,
+        "\t",
+        ["item_id", "title", "release_year", "genres"],
+        min_fields=2,
+    )
     items = items.select(
         "item_id",
         "title",

@@ -43,8 +43,11 @@ def split_fields(
     if not bad.is_empty():
         row = bad.row(0, named=True)
         raise DataError(
-            path, "wrong number of fields", line=int(row["line"]),
-            expected=f"{n} fields separated by {sep!r}", found=f"{len(row['_f'])} fields: {row['raw'][:80]!r}",
+            path,
+            "wrong number of fields",
+            line=int(row["line"]),
+            expected=f"{n} fields separated by {sep!r}",
+            found=f"{len(row['_f'])} fields: {row['raw'][:80]!r}",
         )
     return parts.select(
         "line", *[pl.col("_f").list.get(i, null_on_oob=True).alias(name) for i, name in enumerate(names)]
@@ -60,8 +63,11 @@ def to_number(df: pl.DataFrame, path: Path, column: str, dtype: pl.DataType) -> 
     if not bad.is_empty():
         row = bad.row(0, named=True)
         raise DataError(
-            path, f"non-numeric or missing {column}", line=int(row["line"]),
-            expected=f"a {dtype} value", found=row[column],
+            path,
+            f"non-numeric or missing {column}",
+            line=int(row["line"]),
+            expected=f"a {dtype} value",
+            found=row[column],
         )
     return df.with_columns(cast.alias(column))
 
@@ -74,8 +80,9 @@ def read_csv_checked(path: Path, columns: list[str], encoding: str = "utf-8") ->
     if encoding.lower().replace("-", "") not in ("utf8",):
         data = data.decode(encoding).encode("utf-8")
     try:
-        df = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True, row_index_name="line",
-                         row_index_offset=2)
+        df = pl.read_csv(
+            io.BytesIO(data), infer_schema=False, has_header=True, row_index_name="line", row_index_offset=2
+        )
     except pl.exceptions.PolarsError as exc:
         raise DataError(path, f"unreadable CSV: {exc}") from exc
     missing = [c for c in columns if c not in df.columns]

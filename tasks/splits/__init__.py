@@ -6,5 +6,11 @@ from tasks.splits.base import SplitProtocol, SplitResult, check_split, load_spli
 from tasks.splits.protocols import get_protocol, protocol_names
 
 __all__ = [
-    "SplitProtocol", "SplitResult", "check_split", "get_protocol", "load_split", "protocol_names", "write_split",
+    "SplitProtocol",
+    "SplitResult",
+    "check_split",
+    "get_protocol",
+    "load_split",
+    "protocol_names",
+    "write_split",
 ]

@@ -31,8 +31,8 @@ class RandomSplit(SplitProtocol):
     def split(self, ratings: pl.DataFrame, n_items: int, seed: int) -> SplitResult:
         n = ratings.height
         perm = np.random.default_rng(seed).permutation(n)
-        n_train = int(round(self.fractions[0] * n))
-        n_valid = int(round(self.fractions[1] * n))
+        n_train = round(self.fractions[0] * n)
+        n_valid = round(self.fractions[1] * n)
         parts = (perm[:n_train], perm[n_train : n_train + n_valid], perm[n_train + n_valid :])
         return SplitResult(*(take(ratings, p) for p in parts), info={"protocol": self.name, "seed": seed})
 
@@ -68,15 +68,22 @@ class LeaveOneOut(SplitProtocol):
         valid_mask[starts[has_valid] + offs] = True
         train_rows = rows[~(test_mask | valid_mask)]
         parts = SplitResult(
-            take(ratings, train_rows), take(ratings, rows[valid_mask]), take(ratings, rows[test_mask]),
+            take(ratings, train_rows),
+            take(ratings, rows[valid_mask]),
+            take(ratings, rows[test_mask]),
             negatives=self.sample_negatives(ratings, users[test_mask], n_items, rng),
-            info={"protocol": self.name, "seed": seed, "n_negatives": self.n_negatives,
-                  "tie_break": "latest timestamp, then largest item_idx"},
+            info={
+                "protocol": self.name,
+                "seed": seed,
+                "n_negatives": self.n_negatives,
+                "tie_break": "latest timestamp, then largest item_idx",
+            },
         )
         return parts
 
-    def sample_negatives(self, ratings: pl.DataFrame, test_users: np.ndarray, n_items: int,
-                         rng: np.random.Generator) -> pl.DataFrame:
+    def sample_negatives(
+        self, ratings: pl.DataFrame, test_users: np.ndarray, n_items: int, rng: np.random.Generator
+    ) -> pl.DataFrame:
         """Rejection-sample ``n_negatives`` distinct never-rated items per user: O(ratings + users·k)."""
         by_user = ratings.group_by("user_idx").agg(pl.col("item_idx").sort()).sort("user_idx")
         rated = dict(zip(by_user["user_idx"].to_list(), (np.asarray(x) for x in by_user["item_idx"].to_list())))
@@ -104,10 +111,12 @@ class LeaveOneOut(SplitProtocol):
                             break
             out_u.append(np.full(k, u, dtype=np.int32))
             out_i.append(np.asarray(chosen, dtype=np.int32))
-        return pl.DataFrame({
-            "user_idx": np.concatenate(out_u) if out_u else np.zeros(0, np.int32),
-            "item_idx": np.concatenate(out_i) if out_i else np.zeros(0, np.int32),
-        })
+        return pl.DataFrame(
+            {
+                "user_idx": np.concatenate(out_u) if out_u else np.zeros(0, np.int32),
+                "item_idx": np.concatenate(out_i) if out_i else np.zeros(0, np.int32),
+            }
+        )
 
 
 def protocol_names() -> list[str]:
