@@ -63,7 +63,7 @@ pull: setup
 	$(DVC) pull
 
 bench: setup
-	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.train_bench
 
 clean:
 	rm -rf artifacts reports .prefect

@@ -14,8 +14,12 @@ lr_decay / lr_patience:
 - ``encoder`` [500, 200, 100], ``predictor`` [500, 200, 100, 50] (then a linear output), ``activation`` selu.
 - ``side``: bow | svd | none — which side information gets its own encoder.
 - ``mask_target`` (true): see above.
-- ``center`` (none): entries of the rating vectors are r − c: none (c = 0), global (training mean), or row
-  (the user's training mean in R_j, the item's in R_:k). Unobserved entries stay 0. Training data only.
+- ``center`` (none): entries of the rating vectors are r − c: none (c = 0) or global (c = the training mean);
+  unobserved entries stay 0. (A per-user/per-item mean is deliberately not offered: with masking, the masked
+  vector's entries would sum to c_j − r_jk and leak the target.)
+- ``input_dropout`` (0.0): during training each observed entry of a rating vector is dropped with this
+  probability and the kept ones are scaled by 1/(1 − q) (NCAE-style denoising); one draw per distinct
+  user / item per batch, and masking removes R_jk only where it was kept.
 - ``input_norm`` (none): sqrt scales each rating vector by 1/sqrt(#ratings in it).
 - ``dropout`` (0.0) on the concatenated representation [z_j, z_k]; ``dropout_kind`` standard | alpha
   (AlphaDropout keeps SELU's self-normalisation).
@@ -51,7 +55,8 @@ class NRPDirectConfig(ModelConfig):
     activation: str = "selu"
     side: str = "bow"            # bow | svd | none
     mask_target: bool = True
-    center: str = "none"         # none | global | row
+    center: str = "none"         # none | global
+    input_dropout: float = 0.0
     input_norm: str = "none"     # none | sqrt: rating vectors scaled by 1/sqrt(#ratings in the vector)
     dropout: float = 0.0
     dropout_kind: str = "standard"  # standard | alpha
@@ -100,14 +105,15 @@ class NRPDirect(RatingModel):
         super().__init__(cfg, ctx)
         p = "models.nrp-direct"
         for key, allowed in (("side", ("bow", "svd", "none")), ("input_norm", ("none", "sqrt")),
-                             ("center", ("none", "global", "row")), ("dropout_kind", ("standard", "alpha")),
+                             ("center", ("none", "global")), ("dropout_kind", ("standard", "alpha")),
                              ("rating_input", ("sparse", "dense")), ("precision", ("fp32", "bf16"))):
             if getattr(cfg, key) not in allowed:
                 raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(cfg, key))
         if not cfg.encoder or not cfg.predictor:
             raise ConfigError(f"{p}.encoder", "non-empty encoder and predictor sizes", [cfg.encoder, cfg.predictor])
-        if not 0.0 <= cfg.dropout < 1.0:
-            raise ConfigError(f"{p}.dropout", "a probability in [0, 1)", cfg.dropout)
+        for key in ("dropout", "input_dropout"):
+            if not 0.0 <= getattr(cfg, key) < 1.0:
+                raise ConfigError(f"{p}.{key}", "a probability in [0, 1)", getattr(cfg, key))
         dev = ctx.device
         u_scale = _row_scale(ctx.user_counts, cfg.input_norm)
         i_scale = _row_scale(ctx.item_counts, cfg.input_norm)

@@ -1,0 +1,62 @@
+"""Per-model training speed and prediction throughput on the prepared data (run after `make run`).
+
+    python -m bench.train_bench [--root .] [--split random-80-10-10-s0] [--epochs 3] [--threads 0]
+
+Prints one line per model: parameters, seconds per epoch (mean of --epochs), test-pair predictions per
+second, seconds to score every item for every user, and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tasks.config import load_params
+from tasks.device import resolve_device, seed_everything, set_threads
+from tasks.paths import Layout
+from tasks.train import build_context, build_model, fit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=".")
+    ap.add_argument("--split", default="random-80-10-10-s0")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--models", nargs="*", default=None)
+    args = ap.parse_args()
+    params = load_params(Path(args.root) / "params.yaml")
+    threads = set_threads(args.threads)
+    dev = resolve_device(params.train.device)
+    layout = Layout(Path(args.root))
+    ctx, split = build_context(layout, params.dataset, args.split, dev)
+    print(f"dataset {params.dataset}, split {args.split}, device {dev}, {threads} threads, "
+          f"{len(ctx.ratings):,} training ratings")
+    print(f"{'model':<12} {'params':>10} {'s/epoch':>8} {'pred/s':>12} {'score-all s':>11} {'peak RSS MiB':>12}")
+    for name in args.models or params.train.models:
+        seed_everything(0)
+        model = build_model(name, params.model_config(name), ctx)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = fit(model, ctx, split.valid, seed=0, max_epochs=args.epochs, patience=args.epochs,
+                      best_path=Path(tmp) / "m.pt", resume_path=None, fp="", progress=lambda s: None)
+        s_epoch = float(np.mean([h["seconds"] for h in res.history]))
+        u, i = split.test["user_idx"].to_numpy(), split.test["item_idx"].to_numpy()
+        t0 = time.perf_counter()
+        model.predict(u, i)
+        pred_s = len(u) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for s in range(0, ctx.n_users, 256):
+            model.score_users(np.arange(s, min(s + 256, ctx.n_users)))
+        score_all = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{name:<12} {model.n_parameters():>10,} {s_epoch:>8.2f} {pred_s:>12,.0f} {score_all:>11.2f} {rss:>12.0f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
