@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DVC    := $(VENV)/bin/dvc
-DATASET ?= $(shell sed -n 's/^dataset: *//p' params.yaml)
+DATASET ?= $(shell sed -n "s/^dataset: *\([^ #]*\).*/\1/p" params.yaml)
 
 # quiet, offline tools (see README "Configuration")
 export DO_NOT_TRACK := 1

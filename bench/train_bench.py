@@ -35,15 +35,27 @@ def main() -> None:
     dev = resolve_device(params.train.device)
     layout = Layout(Path(args.root))
     ctx, split = build_context(layout, params.dataset, args.split, dev)
-    print(f"dataset {params.dataset}, split {args.split}, device {dev}, {threads} threads, "
-          f"{len(ctx.ratings):,} training ratings")
+    print(
+        f"dataset {params.dataset}, split {args.split}, device {dev}, {threads} threads, "
+        f"{len(ctx.ratings):,} training ratings"
+    )
     print(f"{'model':<12} {'params':>10} {'s/epoch':>8} {'pred/s':>12} {'score-all s':>11} {'peak RSS MiB':>12}")
     for name in args.models or params.train.models:
         seed_everything(0)
         model = build_model(name, params.model_config(name), ctx)
         with tempfile.TemporaryDirectory() as tmp:
-            res = fit(model, ctx, split.valid, seed=0, max_epochs=args.epochs, patience=args.epochs,
-                      best_path=Path(tmp) / "m.pt", resume_path=None, fp="", progress=lambda s: None)
+            res = fit(
+                model,
+                ctx,
+                split.valid,
+                seed=0,
+                max_epochs=args.epochs,
+                patience=args.epochs,
+                best_path=Path(tmp) / "m.pt",
+                resume_path=None,
+                fp="",
+                progress=lambda s: None,
+            )
         s_epoch = float(np.mean([h["seconds"] for h in res.history]))
         u, i = split.test["user_idx"].to_numpy(), split.test["item_idx"].to_numpy()
         t0 = time.perf_counter()
@@ -54,8 +66,10 @@ def main() -> None:
             model.score_users(np.arange(s, min(s + 256, ctx.n_users)))
         score_all = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{name:<12} {model.n_parameters():>10,} {s_epoch:>8.2f} {pred_s:>12,.0f} {score_all:>11.2f} {rss:>12.0f}",
-              flush=True)
+        print(
+            f"{name:<12} {model.n_parameters():>10,} {s_epoch:>8.2f} {pred_s:>12,.0f} {score_all:>11.2f} {rss:>12.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,18 @@ def layout_and_params(root: str | Path = ".", dataset: str | None = None) -> tup
     return Layout(root), params, name
 
 
+def require_validated(layout: Layout, dataset: str) -> None:
+    """Stages after validation refuse to run on data whose validation failed or never ran."""
+    from tasks.errors import ValidationFailed
+    from tasks.io import read_json
+
+    path = layout.validation(dataset) / "outcome.json"
+    if not path.exists():
+        raise ValidationFailed(f"{path}: missing; run the validate stage first (python -m flows.validate)")
+    if not read_json(path).get("success"):
+        raise ValidationFailed(f"{path}: the last validation of {dataset!r} failed; fix the data and validate again")
+
+
 def logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
     try:
         return get_run_logger()

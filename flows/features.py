@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from flows.common import base_parser, layout_and_params, logger, publish, require_validated, run_cli
 from tasks.datasets import get_dataset
 from tasks.features import build_features
 from tasks.ingest import load_tables
@@ -16,6 +16,7 @@ from tasks.ingest import load_tables
 @task(name="build-side-features")
 def features_task(root: str, dataset: str | None) -> dict:
     layout, params, name = layout_and_params(root, dataset)
+    require_validated(layout, name)
     t = load_tables(layout, name)
     f = params.features
     dims = build_features(

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from flows.common import base_parser, layout_and_params, logger, publish, require_validated, run_cli
 from tasks.splitting import make_splits
 
 
 @task(name="make-splits")
 def split_task(root: str, dataset: str | None) -> list[dict]:
     layout, params, name = layout_and_params(root, dataset)
+    require_validated(layout, name)
     return [{"dataset": name, **r} for r in make_splits(layout, params, name)]
 
 

@@ -19,7 +19,15 @@ from models.base import RatingModel
 from tasks.config import Params
 from tasks.device import resolve_device, set_threads
 from tasks.io import read_json, write_json
-from tasks.metrics import hit_ratio, mae, ndcg, precision_at_top_p, rank_of_positive, rmse
+from tasks.metrics import (
+    hit_ratio,
+    mae,
+    ndcg,
+    precision_at_top_p,
+    precision_at_top_p_ties,
+    rank_of_positive,
+    rmse,
+)
 from tasks.paths import Layout
 from tasks.splits import SplitResult, get_protocol
 from tasks.train import RunId, load_trained
@@ -37,12 +45,14 @@ def rating_metrics(
     """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
     y = test["rating"].to_numpy().astype(np.float64)
-    pred = np.clip(model.predict(u, i), *scale).astype(np.float64)
+    raw = model.predict(u, i).astype(np.float64)
+    pred = np.clip(raw, *scale)
     out = {"rmse": rmse(y, pred), "mae": mae(y, pred)}
     if test.height <= test["user_idx"].n_unique():
         return out  # one test item per user: precision@top-p% is 1 by construction, so it is not reported
     for p in precision_p:
-        out[f"precision@{pct(p)}"] = precision_at_top_p(u, i, y, pred, p)
+        out[f"precision@{pct(p)}"] = precision_at_top_p(u, i, y, raw, p)
+        out[f"precision@{pct(p)}_ties"] = precision_at_top_p_ties(u, i, y, raw, p)
     return out
 
 

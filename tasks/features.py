@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.extmath import randomized_svd
 
 from tasks.datasets.base import Dataset, SideField
-from tasks.io import read_json, read_npy, read_npz, write_json, write_npy, write_npz
+from tasks.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 # GroupLens ML-1M age groups, reused for the "bucket" encoding.
@@ -119,7 +119,35 @@ def build_features(
     svd_k: int,
     seed: int,
 ) -> dict[str, object]:
-    """Write ``{user,item}_bow.npz``, ``*_vocab.json``, ``{user,item}_svd.npy`` and ``dims.json``."""
+    """Write ``{user,item}_bow.npz``, ``*_vocab.json``, ``{user,item}_svd.npy`` and ``dims.json`` (all at once)."""
+    with atomic_dir(out_dir) as tmp:
+        return _build_features(
+            dataset,
+            users,
+            items,
+            n_users,
+            n_items,
+            tmp,
+            age_encoding=age_encoding,
+            min_df=min_df,
+            svd_k=svd_k,
+            seed=seed,
+        )
+
+
+def _build_features(
+    dataset: Dataset,
+    users: pl.DataFrame,
+    items: pl.DataFrame,
+    n_users: int,
+    n_items: int,
+    out_dir: Path,
+    *,
+    age_encoding: str,
+    min_df: int,
+    svd_k: int,
+    seed: int,
+) -> dict[str, object]:
     dims: dict[str, object] = {}
     for side, table, idx, n, fields in (
         ("user", users, "user_idx", n_users, dataset.user_side),

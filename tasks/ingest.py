@@ -11,6 +11,7 @@ import polars as pl
 
 from tasks.datasets import get_dataset
 from tasks.datasets.base import TABLES, AcquireResult, CanonicalTables
+from tasks.errors import DataError
 from tasks.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
 from tasks.paths import Layout
 
@@ -72,7 +73,12 @@ def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
     """Parse ``data/<name>`` into ``artifacts/ingested/<name>/`` (all tables swapped in at once)."""
     ds = get_dataset(name)
     raw = layout.raw(name)
-    tables = ds.parse(raw)
+    try:
+        tables = ds.parse(raw)
+    except DataError as exc:
+        hint = f"if the raw copy is damaged, fetch it again: python -m flows.acquire --dataset {name} --force"
+        exc.args = (f"{exc.args[0]} ({hint})",)
+        raise
     stats = dataset_stats(name, tables, raw)
     out = layout.ingested(name)
     with atomic_dir(out) as tmp:

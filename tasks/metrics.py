@@ -3,9 +3,13 @@
 * RMSE / MAE over test ratings (predictions clipped to the rating scale by the caller).
 * precision@top-p% (NRP, Eq. 8): for each test user j with test items S_j, k_j = max(1, ceil(p·|S_j|));
   retrieved = the k_j items of S_j with the highest predicted rating (ties broken by the smaller item
-  index); relevant = the items of S_j whose true rating is at least the k_j-th highest true rating of S_j
-  (ties in the true rating are all relevant, since integer ratings tie heavily and the paper does not say
-  how it ordered them); precision_j = |relevant ∩ retrieved| / k_j; the mean over test users.
+  index; predictions are ranked unclipped); relevant = the k_j items of S_j with the highest TRUE rating.
+  Integer ratings tie heavily and the paper does not say how it ordered them, so ``precision_at_top_p``
+  returns the exact expectation over a uniformly random order of tied true ratings: an item rated above
+  the k_j-th highest true rating is relevant, and each of the t items tied at that rating is relevant with
+  probability m/t, where m is the number of relevant places left for them. precision_j = |relevant ∩
+  retrieved| / k_j; the mean over test users. ``precision_at_top_p_ties`` is the generous variant where
+  every item tied at the k_j-th true rating counts as relevant (reported as ``precision@p%_ties``).
 * HR@K / NDCG@K from the 0-based rank of the held-out item among its candidates, where the rank counts
   candidates scored strictly higher plus those scored equal (pessimistic ties: a constant scorer gets no
   credit).
@@ -26,21 +30,38 @@ def mae(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(y, np.float64) - p)))
 
 
-def precision_at_top_p(users: np.ndarray, items: np.ndarray, y: np.ndarray, p: np.ndarray, frac: float) -> float:
-    """Mean over users of |relevant ∩ retrieved| / k_j (see module docstring)."""
+def _precision(users: np.ndarray, items: np.ndarray, y: np.ndarray, p: np.ndarray, frac: float, ties: bool) -> float:
     users = np.asarray(users)
-    order = np.lexsort((items, -p, users))  # by user, predicted desc, item asc
+    order = np.lexsort((items, -np.asarray(p, np.float64), users))  # by user, predicted desc, item asc
     u_s, y_s = users[order], np.asarray(y, np.float64)[order]
     starts = np.flatnonzero(np.r_[True, u_s[1:] != u_s[:-1]])
     ends = np.r_[starts[1:], len(u_s)]
     precisions = np.empty(len(starts))
     for n, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        size = b - a
-        k = max(1, math.ceil(frac * size - 1e-9))
         true = y_s[a:b]
+        k = max(1, math.ceil(frac * (b - a) - 1e-9))
         threshold = np.sort(true)[::-1][k - 1]
-        precisions[n] = np.count_nonzero(true[:k] >= threshold) / k
+        retrieved = true[:k]
+        if ties:
+            hits = float(np.count_nonzero(retrieved >= threshold))
+        else:
+            above = np.count_nonzero(true > threshold)
+            tied = np.count_nonzero(true == threshold)
+            hits = np.count_nonzero(retrieved > threshold) + np.count_nonzero(retrieved == threshold) * (
+                (k - above) / tied
+            )
+        precisions[n] = hits / k
     return float(precisions.mean()) if len(precisions) else float("nan")
+
+
+def precision_at_top_p(users: np.ndarray, items: np.ndarray, y: np.ndarray, p: np.ndarray, frac: float) -> float:
+    """Mean over users of |relevant ∩ retrieved| / k_j, relevant = top k_j by true rating (random tie order)."""
+    return _precision(users, items, y, p, frac, ties=False)
+
+
+def precision_at_top_p_ties(users: np.ndarray, items: np.ndarray, y: np.ndarray, p: np.ndarray, frac: float) -> float:
+    """As ``precision_at_top_p`` but every item tied at the k_j-th true rating counts as relevant."""
+    return _precision(users, items, y, p, frac, ties=True)
 
 
 def rank_of_positive(pos_scores: np.ndarray, cand_scores: np.ndarray) -> np.ndarray:

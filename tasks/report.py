@@ -68,7 +68,10 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
     """(runs, problems): problems name the metrics files that could not be read."""
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
+    configured = _configured_runs(root)
     for path in sorted(_metrics_dir(Layout(root), dataset).glob("*/*.json")):
+        if configured is not None and (path.parent.name, path.stem) not in configured:
+            continue  # left over from a model or split no longer in params.yaml
         try:
             raw = read_json(path)
         except (OSError, ValueError) as exc:
@@ -79,6 +82,14 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
             continue
         runs.append(_normalise_run(raw, dataset, path))
     return runs, problems
+
+
+def _configured_runs(root: Path) -> set[tuple[str, str]] | None:
+    """(model, split_id) pairs of params.yaml's train.models × split.instances; None without params."""
+    if not (root / PARAMS_FILE).exists():
+        return None
+    params = load_params(root / PARAMS_FILE)
+    return {(m, s) for m in params.train.models for s in params.split.instances}
 
 
 def _normalise_run(raw: dict[str, Any], dataset: str, path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -16,15 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def make_split(
-    layout: Layout, dataset: str, split_id: str, ratings: pl.DataFrame, n_items: int, loo_negatives: int
+    out_root: Path, split_id: str, ratings: pl.DataFrame, n_items: int, loo_negatives: int
 ) -> dict[str, Any]:
+    """Split, check and write one instance into ``out_root/<split_id>``."""
     protocol_name, seed = parse_split_id(split_id)
     protocol = get_protocol(protocol_name, loo_negatives)
     result = protocol.split(ratings, n_items, seed)
     report = check_split(split_id, ratings, result, protocol)
-    with atomic_dir(layout.split(dataset, split_id)) as tmp:
-        write_split(tmp, result, {"split_id": split_id, **report})
-    log.info("%s/%s: %s", dataset, split_id, report["counts"])
+    write_split(out_root / split_id, result, {"split_id": split_id, **report})
+    log.info("%s: %s", split_id, report["counts"])
     return {"split_id": split_id, **report, **result.info}
 
 
@@ -32,6 +33,5 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
     n_items = pl.read_parquet(d / "item_ids.parquet").height
-    return [
-        make_split(layout, dataset, sid, ratings, n_items, params.split.loo_negatives) for sid in params.split.instances
-    ]
+    with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
+        return [make_split(tmp, sid, ratings, n_items, params.split.loo_negatives) for sid in params.split.instances]

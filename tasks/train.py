@@ -5,6 +5,7 @@ checkpoint (``state_dict`` only), per-epoch history and progress lines, resumabl
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from tasks.datasets import get_dataset
 from tasks.device import resolve_device, seed_everything, set_threads
 from tasks.errors import DataError
 from tasks.features import load_side_info
-from tasks.io import atomic_path, read_json, write_json, write_text
+from tasks.io import atomic_dir, atomic_path, read_json, write_json, write_text
 from tasks.metrics import rmse
 from tasks.paths import Layout
 from tasks.splits import SplitResult, load_split
@@ -134,6 +135,7 @@ def fit(
     vy = valid["rating"].to_numpy().astype(np.float64)
     history: list[dict[str, float]] = []
     best, best_epoch, start_epoch, elapsed = float("inf"), 0, 1, 0.0
+    best_state: dict[str, torch.Tensor] | None = None
     resumed_from = 0
     if resume_path is not None and resume_path.exists():
         state = torch.load(resume_path, map_location=ctx.device, weights_only=False)
@@ -145,6 +147,7 @@ def fit(
             rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
             history, best, best_epoch = state["history"], state["best"], state["best_epoch"]
+            best_state = state["best_state"]
             start_epoch = resumed_from = state["epoch"] + 1
             elapsed = sum(h["seconds"] for h in history)
             progress(f"resuming from epoch {state['epoch']} (best valid RMSE {best:.4f} at epoch {best_epoch})")
@@ -176,8 +179,7 @@ def fit(
         improved = v_rmse < best - 1e-6
         if improved:
             best, best_epoch = v_rmse, epoch
-            with atomic_path(best_path, ".pt") as tmp:
-                torch.save(model.state_dict(), tmp)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         progress(
             f"epoch {epoch:>3}/{max_epochs}  train_mse {history[-1]['train_loss']:.4f}  valid_rmse {v_rmse:.4f}"
             f"  best {best:.4f}@{best_epoch}  {seconds:.2f}s" + ("  *" if improved else "")
@@ -196,9 +198,15 @@ def fit(
                         "history": history,
                         "best": best,
                         "best_epoch": best_epoch,
+                        "best_state": best_state,
                     },
                     tmp,
                 )
+    if best_state is None:
+        raise FloatingPointError("no epoch was trained (max_epochs < 1?)")
+    model.load_state_dict(best_state)
+    with atomic_path(best_path, ".pt") as tmp:
+        torch.save(best_state, tmp)
     return FitResult(history, best_epoch, best, len(history), elapsed, resumed_from)
 
 
@@ -223,8 +231,7 @@ def train_run(
             found="0 rows",
         )
     model = build_model(run.model, raw_cfg, ctx)
-    out = layout.run(run.dataset, run.model, run.split_id)
-    out.mkdir(parents=True, exist_ok=True)
+    final = layout.run(run.dataset, run.model, run.split_id)
     config = {
         "dataset": run.dataset,
         "model": run.model,
@@ -237,12 +244,45 @@ def train_run(
         "max_epochs": params.train.max_epochs,
         "patience": params.train.patience,
     }
-    fp = fingerprint({**config, "train_rows": len(ctx.ratings), "train_sum": float(ctx.ratings.sum())})
+    source = Path(inspect.getfile(type(model))).read_bytes()
+    fp = fingerprint(
+        {
+            **config,
+            "train_rows": len(ctx.ratings),
+            "train_sum": float(ctx.ratings.sum()),
+            "model_source": hashlib.sha256(source).hexdigest(),
+            "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        }
+    )
     resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
     progress(
         f"training {run} on {dev} ({threads} threads): {model.n_parameters():,} parameters, "
         f"{len(ctx.ratings):,} training ratings"
     )
+    with atomic_dir(final) as out:  # the run's files appear together, or not at all
+        result = _fit_and_write(model, ctx, split, params, run, config, out, resume, fp, progress, dev, threads)
+    resume.unlink(missing_ok=True)
+    progress(
+        f"done {run}: best valid RMSE {result['best_valid_rmse']:.4f} at epoch {result['best_epoch']} "
+        f"({result['epochs']} epochs, {result['train_seconds']:.1f}s)"
+    )
+    return result
+
+
+def _fit_and_write(
+    model: RatingModel,
+    ctx: TrainContext,
+    split: SplitResult,
+    params: Params,
+    run: RunId,
+    config: dict[str, Any],
+    out: Path,
+    resume: Path,
+    fp: str,
+    progress: Callable[[str], None],
+    dev: torch.device,
+    threads: int,
+) -> dict[str, Any]:
     result = fit(
         model,
         ctx,
@@ -280,11 +320,6 @@ def train_run(
         "resumed_from_epoch": result.resumed_from,
     }
     write_json(out / "train.json", summary)
-    resume.unlink(missing_ok=True)
-    progress(
-        f"done {run}: best valid RMSE {result.best_valid_rmse:.4f} at epoch {result.best_epoch} "
-        f"({result.epochs} epochs, {result.train_seconds:.1f}s)"
-    )
     return summary
 
 

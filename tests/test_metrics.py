@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.metrics import hit_ratio, mae, ndcg, precision_at_top_p, rank_of_positive, rmse
+from tasks.metrics import hit_ratio, mae, ndcg, precision_at_top_p, precision_at_top_p_ties, rank_of_positive, rmse
 
 
 def test_rmse_mae() -> None:
@@ -13,28 +13,46 @@ def test_rmse_mae() -> None:
     assert mae(y, p) == pytest.approx(1.0)
 
 
-def test_precision_top_p_counts_true_rating_ties_as_relevant() -> None:
+def test_precision_top_p_expects_over_random_order_of_tied_true_ratings() -> None:
     # one user, 10 test items: top 10% = 1 item; true ratings 5, 5, 4, ...
     users = np.zeros(10, dtype=int)
     items = np.arange(10)
     y = np.array([5, 5, 4, 4, 3, 3, 2, 2, 1, 1], dtype=float)
-    # predicted best is item 1 (true 5, tied with item 0) -> relevant
+    # predicted best is item 1 (true 5, tied with item 0): relevant with probability 1/2
     p = np.array([4.0, 4.5, 3.0, 3.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0])
-    assert precision_at_top_p(users, items, y, p, 0.1) == 1.0
-    # predicted best is item 2 (true 4) -> not relevant
+    assert precision_at_top_p(users, items, y, p, 0.1) == pytest.approx(0.5)
+    assert precision_at_top_p_ties(users, items, y, p, 0.1) == 1.0
+    # predicted best is item 2 (true 4): never relevant
     p2 = p.copy()
     p2[2] = 5.0
     assert precision_at_top_p(users, items, y, p2, 0.1) == 0.0
-    # 25% of 10 -> k = 3: retrieved {2, 1, 0}: threshold is the 3rd true rating = 4 -> all relevant
-    assert precision_at_top_p(users, items, y, p2, 0.25) == 1.0
+    assert precision_at_top_p_ties(users, items, y, p2, 0.1) == 0.0
+    # 25% of 10 -> k = 3: relevant = both 5s + one of the two 4s; retrieved {2, 1, 0} -> (1/2 + 1 + 1) / 3
+    assert precision_at_top_p(users, items, y, p2, 0.25) == pytest.approx(2.5 / 3)
+    assert precision_at_top_p_ties(users, items, y, p2, 0.25) == 1.0
 
 
-def test_precision_averages_over_users_and_breaks_prediction_ties_by_item() -> None:
-    users = np.array([0, 0, 1, 1])
-    items = np.array([0, 1, 0, 1])
-    y = np.array([1.0, 5.0, 5.0, 1.0])
-    p = np.array([3.0, 3.0, 3.0, 3.0])  # all tied: smaller item index retrieved first
-    assert precision_at_top_p(users, items, y, p, 0.5) == pytest.approx(0.5)
+def test_precision_of_a_perfect_ranking_is_one_and_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(20), 12)
+    items = np.tile(np.arange(12), 20)
+    y = rng.integers(1, 6, len(users)).astype(float)
+    distinct = rng.permutation(len(y)).astype(float)
+    assert precision_at_top_p(users, items, distinct, distinct, 0.25) == pytest.approx(1.0)
+    # brute force: average the strict precision over many random orders of the true ratings
+    p = rng.normal(size=len(users))
+    sims = []
+    for _ in range(3000):
+        jitter = rng.random(len(y)) * 1e-6
+        total = 0.0
+        for u in range(20):
+            m = users == u
+            k = 3
+            rel = set(np.argsort(-(y[m] + jitter[m]), kind="stable")[:k])
+            ret = set(np.argsort(-p[m], kind="stable")[:k])
+            total += len(rel & ret) / k
+        sims.append(total / 20)
+    assert precision_at_top_p(users, items, y, p, 0.25) == pytest.approx(np.mean(sims), abs=0.01)
 
 
 def test_rank_is_pessimistic_on_ties_and_metrics() -> None:

@@ -93,6 +93,10 @@ def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: 
     assert resume.exists()
     resumed = run(6, resume, "resumed")
     assert resumed.resumed_from == 4
+    assert (tmp_path / "resumed.pt").exists()  # the best state survives the kill even if later epochs are worse
+    best_straight = torch.load(tmp_path / "straight.pt", weights_only=True)
+    best_resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    assert all(torch.equal(best_straight[k], best_resumed[k]) for k in best_straight)
     assert [h["valid_rmse"] for h in resumed.history] == [h["valid_rmse"] for h in straight.history]
 
 
