@@ -53,15 +53,15 @@ class NRPDirectConfig(ModelConfig):
     encoder: tuple[int, ...] = (500, 200, 100)
     predictor: tuple[int, ...] = (500, 200, 100, 50)
     activation: str = "selu"
-    side: str = "bow"            # bow | svd | none
+    side: str = "bow"  # bow | svd | none
     mask_target: bool = True
-    center: str = "none"         # none | global
+    center: str = "none"  # none | global
     input_dropout: float = 0.0
-    input_norm: str = "none"     # none | sqrt: rating vectors scaled by 1/sqrt(#ratings in the vector)
+    input_norm: str = "none"  # none | sqrt: rating vectors scaled by 1/sqrt(#ratings in the vector)
     dropout: float = 0.0
     dropout_kind: str = "standard"  # standard | alpha
-    rating_input: str = "sparse"    # sparse | dense
-    precision: str = "fp32"         # fp32 | bf16
+    rating_input: str = "sparse"  # sparse | dense
+    precision: str = "fp32"  # fp32 | bf16
     optimizer: str = "rmsprop"
     lr: float = 1e-3
     l2: float = 0.0
@@ -104,9 +104,14 @@ class NRPDirect(RatingModel):
     def __init__(self, cfg: NRPDirectConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
         p = "models.nrp-direct"
-        for key, allowed in (("side", ("bow", "svd", "none")), ("input_norm", ("none", "sqrt")),
-                             ("center", ("none", "global")), ("dropout_kind", ("standard", "alpha")),
-                             ("rating_input", ("sparse", "dense")), ("precision", ("fp32", "bf16"))):
+        for key, allowed in (
+            ("side", ("bow", "svd", "none")),
+            ("input_norm", ("none", "sqrt")),
+            ("center", ("none", "global")),
+            ("dropout_kind", ("standard", "alpha")),
+            ("rating_input", ("sparse", "dense")),
+            ("precision", ("fp32", "bf16")),
+        ):
             if getattr(cfg, key) not in allowed:
                 raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(cfg, key))
         if not cfg.encoder or not cfg.predictor:
@@ -117,14 +122,12 @@ class NRPDirect(RatingModel):
         dev = ctx.device
         u_scale = _row_scale(ctx.user_counts, cfg.input_norm)
         i_scale = _row_scale(ctx.item_counts, cfg.input_norm)
-        u_center = _row_center(ctx.user_matrix, ctx.global_mean, cfg.center)
-        i_center = _row_center(ctx.item_matrix, ctx.global_mean, cfg.center)
+        center = float(ctx.global_mean) if cfg.center == "global" else 0.0
         self.register_buffer("u_scale", torch.as_tensor(u_scale, device=dev))
         self.register_buffer("i_scale", torch.as_tensor(i_scale, device=dev))
-        self.register_buffer("u_center", torch.as_tensor(u_center, device=dev))
-        self.register_buffer("i_center", torch.as_tensor(i_center, device=dev))
-        self.user_rows = _rating_input(ctx.user_matrix, u_center, u_scale, cfg.rating_input, dev)
-        self.item_rows = _rating_input(ctx.item_matrix, i_center, i_scale, cfg.rating_input, dev)
+        self.register_buffer("center", torch.tensor(center, device=dev))
+        self.user_rows = _rating_input(ctx.user_matrix, center, u_scale, cfg.rating_input, dev)
+        self.item_rows = _rating_input(ctx.item_matrix, center, i_scale, cfg.rating_input, dev)
         self.user_enc = Encoder(ctx.n_items, cfg.encoder, cfg.activation, f"{p}.activation", sparse=True)
         self.item_enc = Encoder(ctx.n_users, cfg.encoder, cfg.activation, f"{p}.activation", sparse=True)
         self.user_sources: list[SparseRows | torch.Tensor] = []
@@ -142,8 +145,15 @@ class NRPDirect(RatingModel):
                         raise ConfigError(f"{p}.side", f"{n} rows of side information", mat.shape[0])
                     src = dense_or_sparse_rows(mat, dev)
                     sources.append(src)
-                    encs.append(Encoder(mat.shape[1], cfg.encoder, cfg.activation, f"{p}.activation",
-                                        sparse=isinstance(src, SparseRows)))
+                    encs.append(
+                        Encoder(
+                            mat.shape[1],
+                            cfg.encoder,
+                            cfg.activation,
+                            f"{p}.activation",
+                            sparse=isinstance(src, SparseRows),
+                        )
+                    )
         n_repr = cfg.encoder[-1] * (2 + len(self.user_side_enc) + len(self.item_side_enc))
         self.dropout: nn.Module = nn.Identity()
         if cfg.dropout > 0:
@@ -158,31 +168,64 @@ class NRPDirect(RatingModel):
             return torch.autocast(self.u_scale.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _side(self, encs: nn.ModuleList, sources: list[SparseRows | torch.Tensor], uniq: torch.Tensor,
-              inv: torch.Tensor) -> list[torch.Tensor]:
+    def _side(
+        self, encs: nn.ModuleList, sources: list[SparseRows | torch.Tensor], uniq: torch.Tensor, inv: torch.Tensor
+    ) -> list[torch.Tensor]:
         return [enc(src, uniq).index_select(0, inv) for enc, src in zip(encs, sources, strict=True)]
+
+    def _rating_pre(
+        self,
+        enc: Encoder,
+        source: SparseRows | torch.Tensor,
+        uniq: torch.Tensor,
+        inv: torch.Tensor,
+        other: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """First-layer pre-activations of the distinct rows ``uniq``, and per pair the factor that R_jk got
+        in its row (1, or 0 / 1/(1 − q) under input dropout; ``other`` is the pair's column)."""
+        q = self.cfg.input_dropout if self.training else 0.0
+        if q == 0.0:
+            return enc.pre(source, uniq), torch.ones_like(other, dtype=torch.float32)
+        first = enc.first
+        assert isinstance(first, SparseLinear)
+        if isinstance(source, SparseRows):
+            cols, offsets, vals = source.gather(uniq)
+            keep = (torch.rand(len(vals), device=vals.device) >= q).float() / (1.0 - q)
+            pre = first(cols, offsets, vals * keep)
+            # entries come row by row with sorted columns, so (row position, column) keys are sorted
+            row_of = torch.searchsorted(offsets, torch.arange(len(vals), device=vals.device), right=True) - 1
+            keys = row_of * source.shape[1] + cols
+            pos = torch.searchsorted(keys, inv * source.shape[1] + other).clamp_max(len(keys) - 1)
+            return pre, keep[pos] * (keys[pos] == inv * source.shape[1] + other).float()
+        dense = source[uniq]
+        keep = (torch.rand(dense.shape, device=dense.device) >= q).float() / (1.0 - q)
+        return (dense * keep) @ first.weight + first.bias, keep[inv, other]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor | None = None) -> torch.Tensor:
         """Predict; with ``ratings`` given (training) and masking on, R_jk is removed from both inputs."""
         with self._autocast():
             uu, u_inv = torch.unique(users, return_inverse=True)
             iu, i_inv = torch.unique(items, return_inverse=True)
-            masked = ratings is not None and self.cfg.mask_target
-            u_pre = self.user_enc.pre(self.user_rows, uu).float()
-            i_pre = self.item_enc.pre(self.item_rows, iu).float()
-            if masked:
-                assert ratings is not None
-                u_val = (ratings - self.u_center[users]) * self.u_scale[users]
-                i_val = (ratings - self.i_center[items]) * self.i_scale[items]
-                u_z = self.user_enc.post(u_pre.index_select(0, u_inv)
-                                         - u_val[:, None] * self.user_enc.first.weight[items])
-                i_z = self.item_enc.post(i_pre.index_select(0, i_inv)
-                                         - i_val[:, None] * self.item_enc.first.weight[users])
+            u_pre, u_keep = self._rating_pre(self.user_enc, self.user_rows, uu, u_inv, items)
+            i_pre, i_keep = self._rating_pre(self.item_enc, self.item_rows, iu, i_inv, users)
+            if ratings is not None and self.cfg.mask_target:
+                u_val = (ratings - self.center) * self.u_scale[users] * u_keep
+                i_val = (ratings - self.center) * self.i_scale[items] * i_keep
+                u_z = self.user_enc.post(
+                    u_pre.float().index_select(0, u_inv) - u_val[:, None] * self.user_enc.first.weight[items]
+                )
+                i_z = self.item_enc.post(
+                    i_pre.float().index_select(0, i_inv) - i_val[:, None] * self.item_enc.first.weight[users]
+                )
             else:
                 u_z = self.user_enc.post(u_pre).index_select(0, u_inv)
                 i_z = self.item_enc.post(i_pre).index_select(0, i_inv)
-            parts = [u_z, *self._side(self.user_side_enc, self.user_sources, uu, u_inv),
-                     i_z, *self._side(self.item_side_enc, self.item_sources, iu, i_inv)]
+            parts = [
+                u_z,
+                *self._side(self.user_side_enc, self.user_sources, uu, u_inv),
+                i_z,
+                *self._side(self.item_side_enc, self.item_sources, iu, i_inv),
+            ]
             z = self.dropout(torch.cat([t.to(u_z.dtype) for t in parts], dim=-1))
             return self.out(self.predictor(z)).squeeze(-1).float()
 
@@ -197,6 +240,32 @@ class NRPDirect(RatingModel):
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self(users, items)
 
+    @torch.no_grad()
+    def score_users(self, users: np.ndarray, chunk: int = 16) -> np.ndarray:
+        """All items for each user: representations once per user and per item, and the first prediction
+        layer split as W[z_u, z_i] = W_u z_u + W_i z_i, so only the later layers run per pair."""
+        self.eval()
+        dev = self.u_scale.device
+        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(dev)
+        it = torch.arange(self.n_items, device=dev)
+        z_u = torch.cat(
+            [self.user_enc(self.user_rows, u), *(e(s, u) for e, s in zip(self.user_side_enc, self.user_sources))], -1
+        )
+        z_i = torch.cat(
+            [self.item_enc(self.item_rows, it), *(e(s, it) for e, s in zip(self.item_side_enc, self.item_sources))],
+            -1,
+        )
+        first = self.predictor[0]
+        assert isinstance(first, nn.Linear)
+        a = z_u @ first.weight[:, : z_u.shape[1]].T
+        b = z_i @ first.weight[:, z_u.shape[1] :].T + first.bias
+        rest = self.predictor[1:]
+        out = torch.empty(len(u), self.n_items, device=dev)
+        for s in range(0, len(u), chunk):
+            h = (a[s : s + chunk, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
+            out[s : s + chunk] = self.out(rest(h)).reshape(-1, self.n_items)
+        return out.cpu().numpy()
+
 
 def _row_scale(counts: np.ndarray, norm: str) -> np.ndarray:
     if norm == "sqrt":
@@ -204,24 +273,13 @@ def _row_scale(counts: np.ndarray, norm: str) -> np.ndarray:
     return np.ones(len(counts), dtype=np.float32)
 
 
-def _row_center(matrix: sp.csr_matrix, global_mean: float, center: str) -> np.ndarray:
-    """Per-row offset subtracted from the observed entries (rows without ratings: the global mean)."""
-    n = matrix.shape[0]
-    if center == "none":
-        return np.zeros(n, dtype=np.float32)
-    if center == "global":
-        return np.full(n, global_mean, dtype=np.float32)
-    counts = np.diff(matrix.indptr)
-    sums = np.asarray(matrix.sum(axis=1)).ravel()
-    return np.where(counts > 0, sums / np.maximum(counts, 1), global_mean).astype(np.float32)
-
-
-def _rating_input(matrix: sp.csr_matrix, center: np.ndarray, scale: np.ndarray, kind: str,
-                  device: torch.device) -> SparseRows | torch.Tensor:
-    """Observed entries (r − center[row]) · scale[row]; unobserved stay 0."""
+def _rating_input(
+    matrix: sp.csr_matrix, center: float, scale: np.ndarray, kind: str, device: torch.device
+) -> SparseRows | torch.Tensor:
+    """Observed entries (r − center) · scale[row]; unobserved stay 0."""
     m = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    m.data = ((m.data - center[rows]) * scale[rows]).astype(np.float32)
+    m.data = ((m.data - center) * scale[rows]).astype(np.float32)
     if kind == "dense":
         return torch.as_tensor(m.toarray(), device=device)
     return SparseRows(m, device)

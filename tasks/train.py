@@ -241,8 +241,8 @@ def train_run(
         "model_config": model.cfg.to_dict(),
         "n_users": ctx.n_users,
         "n_items": ctx.n_items,
-        "max_epochs": params.train.max_epochs,
-        "patience": params.train.patience,
+        "max_epochs": model.cfg.max_epochs or params.train.max_epochs,
+        "patience": model.cfg.patience or params.train.patience,
     }
     source = Path(inspect.getfile(type(model))).read_bytes()
     fp = fingerprint(
@@ -288,8 +288,8 @@ def _fit_and_write(
         ctx,
         split.valid,
         seed=run.seed,
-        max_epochs=params.train.max_epochs,
-        patience=params.train.patience,
+        max_epochs=config["max_epochs"],
+        patience=config["patience"],
         best_path=out / CHECKPOINT,
         resume_path=resume,
         fp=fp,
