@@ -43,6 +43,8 @@ class ModelConfig:
     batch_size: int = 256
     lr_decay: float = 1.0  # multiply lr by this when validation RMSE does not improve (1.0 = off)
     lr_patience: int = 1  # ... for this many epochs
+    patience: int = 0  # early-stopping patience for this model (0: train.patience)
+    max_epochs: int = 0  # epoch cap for this model (0: train.max_epochs)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], model: str) -> ModelConfig:
