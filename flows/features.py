@@ -20,7 +20,7 @@ def features_task(root: str, dataset: str | None) -> dict:
     t = load_tables(layout, name)
     f = params.features
     dims = build_features(
-        get_dataset(name),
+        get_dataset(name, raw_dir=layout.raw(name)),
         t["users"],
         t["items"],
         t["user_ids"].height,

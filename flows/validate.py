@@ -22,7 +22,7 @@ def validate_task(root: str, dataset: str | None) -> dict:
     from tasks.validate import validate_tables
 
     layout, params, name = layout_and_params(root, dataset)
-    spec = get_dataset(name)
+    spec = get_dataset(name, raw_dir=layout.raw(name))
     if not params.validate.expected_counts:  # e.g. a subsample in the dataset's format
         spec.expected = ExpectedCounts(users=(1, 10**12), items=(1, 10**12), ratings=(1, 10**13))  # type: ignore[misc]
     outcome = validate_tables(load_tables(layout, name), spec, layout.data_docs(name).resolve())

@@ -33,6 +33,11 @@ def set_threads(threads: int) -> int:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed every generator and ask torch for deterministic kernels: without them, multi-threaded CPU
+    scatter/index-add kernels (embedding_bag backward) sum in a thread-dependent order and two runs with
+    the same seed diverge within one epoch. On CUDA, ops with no deterministic kernel only warn."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

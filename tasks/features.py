@@ -56,6 +56,8 @@ def field_tokens(values: Sequence[object], f: SideField, age_encoding: str) -> l
             out.append([f"{f.column}={x}" for x in v if x not in (None, "")])  # type: ignore[union-attr]
         elif f.kind == "text":
             out.append([f"{f.column}={t}" for t in TOKEN.findall(str(v).lower())])
+        elif f.kind == "age" and int(v) < 0:  # type: ignore[call-overload]
+            out.append([])  # unknown age
         elif f.kind == "age":
             label = age_bucket(int(v)) if age_encoding == "bucket" else str(v)  # type: ignore[call-overload]
             out.append([f"{f.column}={label}"])

@@ -57,7 +57,7 @@ def build_context(
     layout: Layout, dataset: str, split_id: str, device: torch.device
 ) -> tuple[TrainContext, SplitResult]:
     """Training context from the split's TRAIN part only, plus side information."""
-    ds = get_dataset(dataset)
+    ds = get_dataset(dataset, raw_dir=layout.raw(dataset))
     ingested = layout.ingested(dataset)
     stats_path = ingested / "stats.json"
     if not stats_path.exists():

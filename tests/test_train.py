@@ -16,8 +16,13 @@ from tasks.paths import Layout
 from tasks.train import RunId, build_context, build_model, fit, train_run
 
 
-@pytest.mark.parametrize("model", ["biased-mf", "autorec-i", "nrp-direct"])
-def test_same_seed_gives_identical_metrics(prepared_root: Path, model: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "threads"), [("biased-mf", 1), ("autorec-i", 1), ("nrp-direct", 1), ("nrp-direct", 2)]
+)
+def test_same_seed_gives_identical_metrics(
+    prepared_root: Path, model: str, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYBRIDREC_THREADS", str(threads))  # multi-threaded kernels must not change results
     layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
     run = RunId("ml-100k", model, "random-80-10-10-s0")
     first = train_run(layout, params, run, progress=lambda s: None)

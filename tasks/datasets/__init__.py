@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 from tasks.datasets.base import Dataset
 from tasks.errors import UnknownNameError
@@ -34,8 +35,12 @@ def dataset_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_dataset(name: str, param: str = "dataset") -> Dataset:
+def get_dataset(name: str, param: str = "dataset", raw_dir: Path | None = None) -> Dataset:
+    """The registered dataset; with ``raw_dir`` holding an acquired copy, configured from that copy."""
     _load_all()
     if name not in _REGISTRY:
         raise UnknownNameError("dataset", name, list(_REGISTRY), param=param)
-    return _REGISTRY[name]()
+    ds = _REGISTRY[name]()
+    if raw_dir is not None and ds.is_acquired(Path(raw_dir)):
+        ds = ds.configure(Path(raw_dir))
+    return ds

@@ -94,6 +94,11 @@ class Dataset(ABC):
     def parse(self, raw_dir: Path) -> CanonicalTables:
         """Read the raw files in ``raw_dir`` into canonical tables; bad rows raise ``DataError``."""
 
+    def configure(self, raw_dir: Path) -> Dataset:
+        """Adopt per-copy settings found in ``raw_dir`` (a custom mapping, a synthetic spec, an Amazon
+        category...): later stages call ``get_dataset(name, raw_dir=...)`` so they see what ingest saw."""
+        return self
+
     def is_acquired(self, raw_dir: Path) -> bool:
         """True when ``raw_dir`` already holds a complete raw copy (so acquisition can be skipped)."""
         return raw_dir.is_dir() and any(raw_dir.iterdir())

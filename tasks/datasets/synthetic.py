@@ -460,6 +460,10 @@ class Synthetic(Dataset):
         self._check_kind(spec, raw_dir / SPEC_FILE)
         return spec
 
+    def configure(self, raw_dir: Path) -> Synthetic:
+        self.expected = self.expected_for(raw_dir)  # type: ignore[misc]
+        return self
+
     def expected_for(self, raw_dir: Path) -> ExpectedCounts:
         """The exact counts of the spec in ``raw_dir`` (the class attribute holds those of the defaults)."""
         s = self.load_spec(raw_dir)

@@ -1,0 +1,759 @@
+"""Custom data: any CSV / TSV / Parquet ratings file, mapped to the canonical schema by a small mapping file.
+
+**The mapping** lives next to the data as ``hybridrec.yaml`` (or ``hybridrec.yml`` / ``hybridrec.json``); file
+paths in it are relative to its directory. Every key but ``ratings.file``, ``ratings.user`` and ``ratings.item``
+is optional::
+
+    ratings:
+      file: ratings.csv          # .csv / .tsv / .tab / .parquet / .pq (or say `format: csv|tsv|parquet`)
+      user: userId               # column names (header: false → name them with `columns: [...]`,
+      item: movieId              #   else they are column_1, column_2, ...)
+      rating: rating             # absent → implicit data: every row is an interaction (rating 1)
+      timestamp: ts              # absent → no timestamps (all 0); numbers (epoch seconds) or dates
+      delimiter: ","             # csv: ",", tsv: tab; several characters (e.g. "::") allowed, then unquoted
+      header: true
+      encoding: utf-8
+    scale: [1, 5]                # required for explicit ratings: each rating must lie inside
+    implicit_threshold: 4        # rating >= 4 → an interaction (rating 1); lower ratings are dropped
+    duplicates: error            # or keep_latest (default for implicit data): see below
+    expected: {users: [1, 1000000], items: [1, 1000000], ratings: [1, 100000000]}   # validation bounds
+    users:
+      file: users.csv
+      id: userId
+      fields: {gender: categorical, age: age, occupation: categorical, bio: text, hobbies: multilabel}
+      multilabel_sep: "|"
+    items:
+      file: items.parquet
+      id: movieId
+      fields: {title: text, genres: multilabel}
+
+Field kinds are those of the bag-of-words features: ``categorical`` (one token per value), ``text`` (words),
+``multilabel`` (a ``multilabel_sep``-separated string, or a Parquet list), ``age`` (an integer; empty → -1,
+"unknown"). Every rated user / item gets a side row: one missing from the side table gets empty values (age
+-1), counted in ``notes``.
+
+**Duplicates**: with ``duplicates: error`` (default for explicit data) a repeated (user, item) pair is an error
+naming its lines; ``keep_latest`` drops rows identical in (user, item, rating, timestamp) and keeps the latest
+rating of a repeated pair (the later line on a tie), counting both in ``notes``.
+
+**Acquisition**: there is no official source. ``acquire`` copies the mapping (as ``hybridrec.<ext>``) and the
+files it names, from the directory named by ``acquire.source_dir`` (or the mapping file named itself), into the
+raw directory, so ``data.dvc`` versions data and mapping together; ``parse`` reads both from there. A user may
+also put them into ``data/custom`` directly.
+
+**Per-instance spec**: ``rating_scale``, ``implicit``, ``has_timestamps``, ``user_side``, ``item_side`` and
+``expected`` come from the mapping: ``configure(raw_dir)`` (also run by ``acquire`` and ``parse``) sets them on
+the instance; the class attributes are neutral defaults.
+
+**Errors** name the file and line: a bad mapping (unknown key, wrong type, a column the data file lacks — the
+message lists the available columns), and bad data (wrong number of fields, a missing id, a non-numeric or
+out-of-scale rating, an unreadable timestamp, an id listed twice in a side table).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, get_args
+
+import polars as pl
+import yaml
+
+from tasks.datasets import register
+from tasks.datasets.amazon import drop_duplicates
+from tasks.datasets.base import (
+    AcquireResult,
+    CanonicalTables,
+    Dataset,
+    ExpectedCounts,
+    SideField,
+    SideKind,
+    canonicalize,
+)
+from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.errors import AcquisitionError, DataError
+from tasks.io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+MAPPING_NAMES = ("hybridrec.yaml", "hybridrec.yml", "hybridrec.json")
+FORMATS = {"csv": ",", "tsv": "\t", "parquet": ""}
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+TOP_KEYS = ("ratings", "scale", "implicit_threshold", "duplicates", "expected", "users", "items")
+TABLE_KEYS = ("file", "format", "delimiter", "header", "columns", "encoding")
+RATING_KEYS = (*TABLE_KEYS, "user", "item", "rating", "timestamp")
+SIDE_KEYS = (*TABLE_KEYS, "id", "fields", "multilabel_sep")
+KINDS: tuple[str, ...] = get_args(SideKind)
+RESERVED = {"user_id", "user_idx", "item_id", "item_idx", "line"}
+WIDE = ExpectedCounts(users=(1, 10**12), items=(1, 10**12), ratings=(1, 10**13))
+LINE = "__hybridrec_line__"
+UNKNOWN_AGE = -1
+
+
+# ---------------------------------------------------------------------------------------------- the mapping
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """1-based line of every key path in a YAML (or JSON) document, for error messages."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    out: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                out[(*path, str(key.value))] = key.start_mark.line + 1
+                walk(value, (*path, str(key.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for k, value in enumerate(node.value):
+                out[(*path, str(k))] = value.start_mark.line + 1
+                walk(value, (*path, str(k)))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str  # "ratings" | "users" | "items"
+    file: str
+    format: str
+    delimiter: str
+    header: bool
+    columns: tuple[str, ...] | None
+    encoding: str
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    table: TableSpec
+    id: str | None
+    fields: tuple[SideField, ...]
+    multilabel_sep: str
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path
+    lines: dict[tuple[str, ...], int]
+    ratings: TableSpec
+    user: str | None
+    item: str | None
+    rating: str | None
+    timestamp: str | None
+    scale: tuple[float, float] | None
+    implicit_threshold: float | None
+    duplicates: str
+    expected: ExpectedCounts
+    users: SideSpec | None
+    items: SideSpec | None
+
+    @property
+    def implicit(self) -> bool:
+        return self.rating is None or self.implicit_threshold is not None
+
+    @property
+    def rating_scale(self) -> tuple[float, float]:
+        return (0.0, 1.0) if self.implicit else self.scale  # type: ignore[return-value]
+
+    @property
+    def tables(self) -> list[TableSpec]:
+        return [self.ratings, *(s.table for s in (self.users, self.items) if s is not None)]
+
+    def line(self, keys: tuple[str, ...]) -> int | None:
+        for n in range(len(keys), 0, -1):
+            if keys[:n] in self.lines:
+                return self.lines[keys[:n]]
+        return None
+
+    def error(
+        self, keys: tuple[str, ...], message: str, *, expected: str | None = None, found: object = None
+    ) -> DataError:
+        where = ".".join(keys)
+        return DataError(self.path, f"{where}: {message}", line=self.line(keys), expected=expected, found=found)
+
+
+class _Reader:
+    """Type checks of the raw mapping, each error naming the mapping file, the key and its line."""
+
+    def __init__(self, path: Path, lines: dict[tuple[str, ...], int]) -> None:
+        self.path, self.lines = path, lines
+
+    def fail(self, keys: tuple[str, ...], message: str, expected: str | None = None, found: object = None) -> DataError:
+        line = next((self.lines[keys[:n]] for n in range(len(keys), 0, -1) if keys[:n] in self.lines), None)
+        return DataError(
+            self.path, f"{'.'.join(keys) or 'mapping'}: {message}", line=line, expected=expected, found=found
+        )
+
+    def obj(self, value: object, keys: tuple[str, ...], allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(keys, "not a mapping", "a mapping of keys to values", value)
+        unknown = [k for k in value if k not in allowed]
+        if unknown:
+            raise self.fail((*keys, str(unknown[0])), "unknown key", f"keys among {list(allowed)}", unknown[0])
+        return value
+
+    def string(self, d: dict[str, Any], key: str, keys: tuple[str, ...], default: str | None = None) -> str | None:
+        v = d.get(key, default)
+        if v is not None and (not isinstance(v, str) or v == ""):
+            raise self.fail((*keys, key), "not a non-empty string", "a string", v)
+        return v
+
+    def number(self, d: dict[str, Any], key: str, keys: tuple[str, ...]) -> float | None:
+        v = d.get(key)
+        if v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
+            raise self.fail((*keys, key), "not a number", "a number", v)
+        return None if v is None else float(v)
+
+    def table(self, d: dict[str, Any], key: str) -> TableSpec:
+        keys = (key,)
+        file = self.string(d, "file", keys)
+        if file is None:
+            raise self.fail(keys, "no 'file'", "file: <path of the data file, relative to the mapping>", None)
+        p = PurePosixPath(file.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or re.match(r"^[A-Za-z]:", file):
+            raise self.fail(
+                (key, "file"),
+                "must be a path relative to the mapping file's directory, without '..' (acquire copies it)",
+                "a relative path such as ratings.csv",
+                file,
+            )
+        fmt = self.string(d, "format", keys) or SUFFIX_FORMATS.get(p.suffix.lower())
+        if fmt not in FORMATS:
+            raise self.fail((key, "format"), "unknown data format", f"one of {list(FORMATS)} (or a known suffix)", fmt)
+        delimiter = self.string(d, "delimiter", keys) or FORMATS[fmt]
+        if "\n" in delimiter or "\r" in delimiter or '"' in delimiter:
+            raise self.fail(
+                (key, "delimiter"), "unusable delimiter", "a separator without quotes or newlines", delimiter
+            )
+        header = d.get("header", True)
+        if not isinstance(header, bool):
+            raise self.fail((key, "header"), "not a boolean", "true or false", header)
+        columns = d.get("columns")
+        if columns is not None and (
+            not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns)
+        ):
+            raise self.fail((key, "columns"), "not a list of column names", "a list of strings", columns)
+        encoding = self.string(d, "encoding", keys, "utf-8") or "utf-8"
+        try:
+            "".encode(encoding)
+        except LookupError as exc:
+            raise self.fail((key, "encoding"), "unknown encoding", "e.g. utf-8 or latin-1", encoding) from exc
+        return TableSpec(key, file, fmt, delimiter, header, tuple(columns) if columns else None, encoding)
+
+    def side(self, value: object, key: str) -> SideSpec:
+        d = self.obj(value, (key,), SIDE_KEYS)
+        fields = d.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise self.fail((key, "fields"), "not a mapping", "{column: categorical|text|multilabel|age, ...}", fields)
+        out = []
+        for col, kind in fields.items():
+            if kind not in KINDS:
+                raise self.fail(
+                    (key, "fields", str(col)), f"unknown kind of side field {col!r}", f"one of {KINDS}", kind
+                )
+            if str(col) in RESERVED:
+                raise self.fail(
+                    (key, "fields", str(col)), "reserved column name", f"a name other than {sorted(RESERVED)}", col
+                )
+            out.append(SideField(str(col), kind))
+        sep = self.string(d, "multilabel_sep", (key,), "|") or "|"
+        return SideSpec(self.table(d, key), self.string(d, "id", (key,)), tuple(out), sep)
+
+    def expected(self, value: object) -> ExpectedCounts:
+        d = self.obj(value, ("expected",), ("users", "items", "ratings"))
+        bounds = {}
+        for k in ("users", "items", "ratings"):
+            v = d.get(k, [1, 10**13])
+            ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+            if not ok or v[0] > v[1]:
+                raise self.fail(("expected", k), "not inclusive bounds", "[low, high] integers, low <= high", v)
+            bounds[k] = (v[0], v[1])
+        return ExpectedCounts(**bounds)
+
+
+def _read_mapping_text(path: Path) -> tuple[object, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, "not valid utf-8") from exc
+    except OSError as exc:
+        raise DataError(path, f"mapping file unreadable: {exc}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text), text
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DataError(path, f"not valid YAML: {exc}", line=mark.line + 1 if mark else None) from exc
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and check a mapping file (structure and types; the columns are checked against the data later)."""
+    raw, text = _read_mapping_text(path)
+    r = _Reader(path, _line_index(text))
+    top = r.obj(raw, (), TOP_KEYS)
+    if "ratings" not in top:
+        raise r.fail((), "no 'ratings' section", "ratings: {file: ..., user: ..., item: ...}", None)
+    rd = r.obj(top["ratings"], ("ratings",), RATING_KEYS)
+    table = r.table(rd, "ratings")
+    cols = {k: r.string(rd, k, ("ratings",)) for k in ("user", "item", "rating", "timestamp")}
+    threshold = r.number(top, "implicit_threshold", ())
+    if threshold is not None and cols["rating"] is None:
+        raise r.fail(("implicit_threshold",), "needs a rating column", "ratings.rating: <column>", threshold)
+    scale = None
+    if top.get("scale") is not None:
+        s = top["scale"]
+        ok = (
+            isinstance(s, list)
+            and len(s) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in s)
+        )
+        if not ok or s[0] >= s[1]:
+            raise r.fail(("scale",), "not a rating scale", "[low, high] numbers, low < high", s)
+        scale = (float(s[0]), float(s[1]))
+    implicit = cols["rating"] is None or threshold is not None
+    if not implicit and scale is None:
+        raise r.fail(("scale",), "explicit ratings need their scale", "scale: [low, high], e.g. [1, 5]", None)
+    duplicates = top.get("duplicates", "keep_latest" if implicit else "error")
+    if duplicates not in ("error", "keep_latest"):
+        raise r.fail(("duplicates",), "unknown policy", "'error' or 'keep_latest'", duplicates)
+    return Mapping(
+        path=path,
+        lines=r.lines,
+        ratings=table,
+        user=cols["user"],
+        item=cols["item"],
+        rating=cols["rating"],
+        timestamp=cols["timestamp"],
+        scale=scale,
+        implicit_threshold=threshold,
+        duplicates=duplicates,
+        expected=r.expected(top["expected"]) if top.get("expected") is not None else WIDE,
+        users=r.side(top["users"], "users") if top.get("users") is not None else None,
+        items=r.side(top["items"], "items") if top.get("items") is not None else None,
+    )
+
+
+def find_mapping(directory: Path) -> Path | None:
+    found = [directory / n for n in MAPPING_NAMES if (directory / n).is_file()]
+    if len(found) > 1:
+        raise DataError(found[1], f"two mapping files in {directory}: {[p.name for p in found]}; keep one")
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------------- reading tables
+def _sep_count(raw: str, sep: str) -> int | None:
+    """Fields on one line, quote-aware (None: an unbalanced double quote)."""
+    if raw.count('"') % 2:
+        return None
+    return re.sub(r'"[^"]*"', "", raw).count(sep) + 1
+
+
+def _diagnose(path: Path, spec: TableSpec, n_fields: int | None, only: set[int] | None = None) -> DataError | None:
+    """The first line (of ``only``, when given) with an unbalanced quote or a wrong number of fields."""
+    lines = read_lines(path, encoding=spec.encoding, skip_header=spec.header)
+    if only is not None:
+        lines = lines.filter(pl.col("line").is_in(sorted(only)))
+    for line, raw in lines.iter_rows():
+        n = _sep_count(raw, spec.delimiter)
+        if n is None:
+            return DataError(path, "unbalanced double quote", line=line, expected="closed quotes", found=raw[:80])
+        if n_fields is not None and n != n_fields:
+            return DataError(
+                path,
+                "wrong number of fields",
+                line=line,
+                expected=f"{n_fields} fields separated by {spec.delimiter!r}",
+                found=f"{n} fields: {raw[:80]!r}",
+            )
+    return None
+
+
+def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
+    sep = spec.delimiter
+    if len(sep.encode("utf-8")) != 1:  # a multi-character separator: the line-checked reader (no quoting)
+        lines = read_lines(path, encoding=spec.encoding)
+        if spec.header and not lines.is_empty():
+            names = lines["raw"][0].lstrip("\ufeff").split(sep)
+            lines = lines.slice(1)
+        else:
+            names = [f"column_{k + 1}" for k in range(len(lines["raw"][0].split(sep)) if not lines.is_empty() else 0)]
+        names = list(spec.columns) if spec.columns else names
+        return split_fields(lines, path, sep, names).rename({"line": LINE})
+    data = path.read_bytes()
+    if spec.encoding.lower().replace("-", "").replace("_", "") != "utf8":
+        try:
+            data = data.decode(spec.encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"not valid {spec.encoding}", line=data[: exc.start].count(b"\n") + 1) from exc
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        df = pl.read_csv(
+            io.BytesIO(data),
+            separator=sep,
+            has_header=spec.header,
+            new_columns=list(spec.columns) if spec.columns else None,
+            infer_schema=False,
+            quote_char='"',
+        )
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        read_lines(path, encoding=spec.encoding)  # names the line of an invalid byte
+        first = next((x for x in data.split(b"\n", 50) if x.strip()), b"").decode("utf-8", errors="replace")
+        problem = _diagnose(path, spec, _sep_count(first.rstrip("\r"), sep))
+        raise (problem or DataError(path, f"unreadable {spec.format}: {str(exc).splitlines()[0]}")) from exc
+    text_cols = df.columns
+    first_line = 2 if spec.header else 1
+    base = pl.int_range(first_line, df.height + first_line, dtype=pl.Int64)
+    if df.height:
+        nl = pl.sum_horizontal(pl.col(c).fill_null("").str.count_matches("\n") for c in text_cols).cast(pl.Int64)
+        base = base + nl.cum_sum().shift(1, fill_value=0)
+    df = df.with_columns(base.alias(LINE))
+    df = df.filter(~pl.all_horizontal(pl.col(c).is_null() for c in text_cols))  # blank lines
+    # polars fills the missing fields of a short line with nulls: check the field count of such lines
+    single_line = ~pl.any_horizontal(pl.col(c).fill_null("").str.contains("\n", literal=True) for c in text_cols)
+    suspicious = df.filter(pl.any_horizontal(pl.col(c).is_null() for c in text_cols) & single_line)
+    if not suspicious.is_empty():
+        problem = _diagnose(path, spec, len(text_cols), set(suspicious[LINE].to_list()))
+        if problem is not None:
+            raise problem
+    return df
+
+
+def read_table(
+    m: Mapping, spec: TableSpec, base_dir: Path, needed: dict[tuple[str, ...], str | None]
+) -> tuple[pl.DataFrame, Path]:
+    """Read one data file; every column named in ``needed`` (mapping key path → column) must exist."""
+    path = base_dir / spec.file
+    if not path.is_file():
+        raise m.error((spec.key, "file"), f"data file {path} not found", expected="an existing file", found=spec.file)
+    if spec.format == "parquet":
+        try:
+            df = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise DataError(path, f"unreadable Parquet file: {str(exc).splitlines()[0]}") from exc
+        df = df.with_columns(pl.int_range(1, df.height + 1, dtype=pl.Int64).alias(LINE))
+    else:
+        df = _read_delimited(path, spec)
+    available = [c for c in df.columns if c != LINE]
+    for keys, col in needed.items():
+        if col is None:
+            raise m.error(
+                keys, "no column mapped", expected=f"the name of one of the columns of {path}: {available}", found=None
+            )
+        if col not in available:
+            raise m.error(
+                keys,
+                f"column {col!r} is not in {path.name}",
+                expected=f"one of the columns of {path}: {available}",
+                found=col,
+            )
+    return df, path
+
+
+def _blank_error(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: str, mask: pl.Expr) -> None:
+    """Rows where ``mask`` holds: a short line (wrong number of fields) or an empty value → ``DataError``."""
+    bad = df.filter(mask)
+    if bad.is_empty():
+        return
+    line = int(bad[LINE][0])
+    if spec.format != "parquet" and len(spec.delimiter.encode("utf-8")) == 1:
+        n_fields = len(df.columns) - 1
+        problem = _diagnose(path, spec, n_fields, {line})
+        if problem is not None:
+            raise problem
+    raise DataError(path, f"missing {what} (column {col!r})", line=line, expected=f"a {what}", found=None)
+
+
+def _id(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: str) -> pl.Expr:
+    dtype = df.schema[col]
+    expr = pl.col(col)
+    if dtype.is_float():
+        integral = df.select((pl.col(col).drop_nulls() == pl.col(col).drop_nulls().round(0)).all()).item()
+        if integral:
+            expr = expr.cast(pl.Int64)
+    expr = expr.cast(pl.Utf8).str.strip_chars()
+    _blank_error(df, path, spec, col, what, expr.is_null() | (expr == ""))
+    return expr
+
+
+def _numeric(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: str) -> pl.Series:
+    s = df[col]
+    if s.dtype == pl.Utf8:
+        _blank_error(df, path, spec, col, what, pl.col(col).is_null() | (pl.col(col).str.strip_chars() == ""))
+        return to_number(df.select(pl.col(LINE).alias("line"), col), path, col, pl.Float64())[col]
+    if not s.dtype.is_numeric() and s.dtype != pl.Boolean:
+        raise DataError(path, f"non-numeric {what} column {col!r}", expected="numbers", found=str(s.dtype))
+    _blank_error(df, path, spec, col, what, pl.col(col).is_null())
+    return s.cast(pl.Float64)
+
+
+def _timestamps(df: pl.DataFrame, path: Path, spec: TableSpec, col: str) -> pl.Series:
+    """Epoch seconds from numbers, numeric strings or dates (strings parsed by polars, or Date/Datetime)."""
+    s = df[col]
+    blank = pl.col(col).is_null() | (pl.col(col).cast(pl.Utf8).str.strip_chars() == "")
+    _blank_error(df, path, spec, col, "timestamp", blank)
+    if s.dtype == pl.Date:
+        s = s.cast(pl.Datetime("ms"))
+    if isinstance(s.dtype, pl.Datetime):
+        out = s.dt.epoch("s")
+    elif s.dtype.is_numeric():
+        out = s.cast(pl.Float64).floor().cast(pl.Int64)
+    else:
+        text = s.cast(pl.Utf8).str.strip_chars()
+        out = text.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
+        if out.null_count():
+            try:  # dates, in a format polars infers from the first one
+                dates = text.zip_with(out.is_null(), pl.Series([None] * len(text), dtype=pl.Utf8))
+                out = out.fill_null(dates.str.to_datetime(strict=False).dt.epoch("s"))
+            except pl.exceptions.PolarsError:
+                pass
+    bad = df.filter(out.is_null())
+    if not bad.is_empty():
+        raise DataError(
+            path,
+            f"unreadable timestamp (column {col!r})",
+            line=int(bad[LINE][0]),
+            expected="epoch seconds or a date",
+            found=bad[col][0],
+        )
+    return out.alias("timestamp")
+
+
+def read_ratings(m: Mapping, base_dir: Path, notes: dict[str, object]) -> tuple[pl.DataFrame, Path]:
+    """→ user_id, item_id (Utf8), rating (Float64), timestamp (Int64), line; implicit/threshold applied."""
+    spec = m.ratings
+    needed: dict[tuple[str, ...], str | None] = {("ratings", "user"): m.user, ("ratings", "item"): m.item}
+    if m.rating is not None:
+        needed[("ratings", "rating")] = m.rating
+    if m.timestamp is not None:
+        needed[("ratings", "timestamp")] = m.timestamp
+    df, path = read_table(m, spec, base_dir, needed)
+    assert m.user is not None and m.item is not None  # read_table checked them
+    if df.is_empty():
+        raise DataError(path, "no ratings", expected="at least one data row", found="none")
+    out = df.select(
+        pl.col(LINE).alias("line"),
+        _id(df, path, spec, m.user, "user id").alias("user_id"),
+        _id(df, path, spec, m.item, "item id").alias("item_id"),
+    )
+    rating = _numeric(df, path, spec, m.rating, "rating") if m.rating else pl.Series([1.0] * df.height)
+    ts = _timestamps(df, path, spec, m.timestamp) if m.timestamp else pl.Series([0] * df.height, dtype=pl.Int64)
+    out = out.with_columns(rating.alias("rating"), ts.alias("timestamp"))
+    if m.scale is not None:
+        lo, hi = m.scale
+        r = pl.col("rating")
+        bad = out.filter((r < lo) | (r > hi) | r.is_nan())
+        if not bad.is_empty():
+            raise DataError(
+                path,
+                f"rating out of the scale given in {m.path.name}",
+                line=int(bad["line"][0]),
+                expected=f"a rating in [{lo:g}, {hi:g}]",
+                found=float(bad["rating"][0]),
+            )
+    notes["ratings_read"] = out.height
+    if m.implicit_threshold is not None:
+        kept = out.filter(pl.col("rating") >= m.implicit_threshold)
+        notes["below_implicit_threshold_dropped"] = out.height - kept.height
+        out = kept.with_columns(pl.lit(1.0).alias("rating"))
+        if out.is_empty():
+            raise DataError(path, f"no rating reaches implicit_threshold {m.implicit_threshold:g}")
+    if m.duplicates == "keep_latest":
+        out = drop_duplicates(out, notes)
+    return out.select("user_id", "item_id", "rating", "timestamp", "line"), path
+
+
+def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, notes: dict[str, object]) -> pl.Expr:
+    col, dtype = f.column, df.schema[f.column]
+    if f.kind == "multilabel":
+        if isinstance(dtype, pl.List):
+            labels = pl.col(col).cast(pl.List(pl.Utf8))
+        else:
+            labels = pl.col(col).cast(pl.Utf8).str.split(spec.multilabel_sep)
+        return (
+            labels.list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+            .list.unique(maintain_order=True)
+            .fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
+            .alias(col)
+        )
+    if f.kind == "age":
+        if dtype.is_numeric():
+            ages = df[col].cast(pl.Float64)
+        else:
+            text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
+            present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
+            to_number(present, path, col, pl.Float64())  # names the line of a non-numeric age
+            ages = text.cast(pl.Float64, strict=False)
+        notes[f"{spec.table.key}_unknown_{col}"] = int(ages.is_null().sum())
+        return pl.lit(ages.round(0).cast(pl.Int32).fill_null(UNKNOWN_AGE)).alias(col)
+    text = pl.col(col).cast(pl.Utf8)
+    if f.kind == "categorical":
+        text = text.str.strip_chars()
+    return text.fill_null("").alias(col)
+
+
+def read_side(
+    m: Mapping, spec: SideSpec, base_dir: Path, key: str, notes: dict[str, object]
+) -> tuple[pl.DataFrame, Path]:
+    """A side table → <entity>_id plus one column per declared field; each id once."""
+    id_name = "user_id" if key == "users" else "item_id"
+    needed: dict[tuple[str, ...], str | None] = {(key, "id"): spec.id}
+    needed.update({(key, "fields", f.column): f.column for f in spec.fields})
+    df, path = read_table(m, spec.table, base_dir, needed)
+    assert spec.id is not None
+    out = df.select(
+        pl.col(LINE),
+        _id(df, path, spec.table, spec.id, f"{key[:-1]} id").alias(id_name),
+        *(_side_values(df, path, spec, f, notes) for f in spec.fields),
+    )
+    dup = out.filter(pl.col(id_name).is_duplicated())
+    if not dup.is_empty():
+        first = dup[id_name][0]
+        lines = dup.filter(pl.col(id_name) == first)[LINE].to_list()
+        raise DataError(
+            path,
+            f"{key[:-1]} id {first!r} listed more than once, on lines {lines}",
+            line=lines[1],
+            expected=f"each {key[:-1]} once",
+            found=f"{dup.height} duplicated rows",
+        )
+    return out.drop(LINE), path
+
+
+def complete_side(
+    side: pl.DataFrame, rated: pl.Series, spec: SideSpec, key: str, notes: dict[str, object]
+) -> pl.DataFrame:
+    """One row per rated id: ids missing from the side table get empty values (age: -1)."""
+    id_name = rated.name
+    joined = pl.DataFrame(rated.unique()).join(side.with_columns(pl.lit(True).alias("_listed")), on=id_name, how="left")
+    notes[f"{key}_side_rows"] = side.height
+    notes[f"{key}_side_rows_unrated"] = side.height - int(joined["_listed"].sum())
+    notes[f"{key}_without_side_row"] = int(joined["_listed"].null_count())
+    fills = []
+    for f in spec.fields:
+        if f.kind == "multilabel":
+            fills.append(pl.col(f.column).fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))
+        elif f.kind == "age":
+            fills.append(pl.col(f.column).fill_null(UNKNOWN_AGE))
+        else:
+            fills.append(pl.col(f.column).fill_null(""))
+    return joined.drop("_listed").with_columns(fills)
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+@register
+class Custom(Dataset):
+    name = "custom"
+    rating_scale = (1.0, 5.0)  # placeholder: the mapping's scale (or [0, 1] for implicit data) replaces it
+    implicit = False
+    expected = WIDE
+    user_side = ()
+    item_side = ()
+
+    mapping: Mapping | None = None
+
+    def configure(self, raw_dir: Path) -> Custom:
+        """Adopt the mapping found in ``raw_dir``: scale, implicit, timestamps, side fields, expected counts."""
+        raw_dir = Path(raw_dir)
+        path = find_mapping(raw_dir) if raw_dir.is_dir() else None
+        if path is None:
+            raise DataError(
+                raw_dir,
+                "no mapping file (run the acquire stage, or put your data and its mapping here)",
+                expected=" or ".join(MAPPING_NAMES),
+                found=sorted(p.name for p in raw_dir.iterdir()) if raw_dir.is_dir() else "no directory",
+            )
+        self._adopt(load_mapping(path))
+        return self
+
+    def _adopt(self, m: Mapping) -> None:
+        self.mapping = m
+        self.rating_scale = m.rating_scale  # type: ignore[misc]
+        self.implicit = m.implicit  # type: ignore[misc]
+        self.has_timestamps = m.timestamp is not None  # type: ignore[misc]
+        self.user_side = m.users.fields if m.users else ()  # type: ignore[misc]
+        self.item_side = m.items.fields if m.items else ()  # type: ignore[misc]
+        self.expected = m.expected  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ acquisition
+    def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
+        how = (
+            f"custom data has no official source: put your data files and a {MAPPING_NAMES[0]} describing them "
+            f"(see tasks/datasets/custom.py) into a directory named by acquire.source_dir (or HYBRIDREC_SOURCE_DIR), "
+            f"or into {dest}"
+        )
+        if source_dir is None:
+            existing = find_mapping(dest) if Path(dest).is_dir() else None
+            if existing is not None:
+                load_mapping(existing)  # a broken mapping in the raw directory: say so
+                raise AcquisitionError(f"{dest}: {existing.name} names files that are missing; {how}")
+            raise AcquisitionError(how)
+        src = Path(source_dir)
+        mapping_path = src if src.is_file() else (find_mapping(src) if src.is_dir() else None)
+        if mapping_path is None:
+            raise AcquisitionError(f"{src}: no {' / '.join(MAPPING_NAMES)} found; {how}")
+        m = load_mapping(mapping_path)
+        base = mapping_path.parent
+        for spec in m.tables:
+            if not (base / spec.file).is_file():
+                raise m.error(
+                    (spec.key, "file"),
+                    f"data file {base / spec.file} not found",
+                    expected="an existing file",
+                    found=spec.file,
+                )
+        target = (
+            mapping_path.name
+            if mapping_path.name in MAPPING_NAMES
+            else ("hybridrec.json" if mapping_path.suffix.lower() == ".json" else "hybridrec.yaml")
+        )
+        with atomic_dir(dest) as tmp:
+            shutil.copyfile(mapping_path, tmp / target)
+            for spec in m.tables:
+                out = tmp / spec.file
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if not out.exists():
+                    shutil.copyfile(base / spec.file, out)
+        self._adopt(load_mapping(Path(dest) / target))
+        return AcquireResult(
+            dest, f"local directory {base}", f"custom-{m.ratings.format}", detail=f"mapping {mapping_path}"
+        )
+
+    def is_acquired(self, raw_dir: Path) -> bool:
+        try:
+            path = find_mapping(raw_dir) if raw_dir.is_dir() else None
+            if path is None:
+                return False
+            m = load_mapping(path)
+        except DataError:
+            return False
+        return all((raw_dir / spec.file).is_file() for spec in m.tables)
+
+    # ------------------------------------------------------------------ parsing
+    def parse(self, raw_dir: Path) -> CanonicalTables:
+        self.configure(raw_dir)
+        m = self.mapping
+        assert m is not None
+        notes: dict[str, object] = {"mapping": m.path.name, "implicit": m.implicit}
+        ratings, ratings_path = read_ratings(m, raw_dir, notes)
+        sides: dict[str, pl.DataFrame | None] = {"users": None, "items": None}
+        for key, spec, id_name in (("users", m.users, "user_id"), ("items", m.items, "item_id")):
+            if spec is not None:
+                side, _ = read_side(m, spec, raw_dir, key, notes)
+                sides[key] = complete_side(side, ratings[id_name], spec, key, notes)
+        tables = canonicalize(ratings, sides["users"], sides["items"], ratings_file=ratings_path, scale=m.rating_scale)
+        tables.notes.update(notes, raw_layout=f"custom-{m.ratings.format}")
+        if m.timestamp is None:
+            tables.notes["timestamps"] = "none in the data: all 0 (leave-one-out falls back to its tie-break)"
+        return tables
