@@ -53,6 +53,7 @@ def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str
     raw_files = sorted(p for p in raw_dir.iterdir() if p.is_file()) if raw_dir.is_dir() else []
     return {
         "dataset": name,
+        "source": f"data/{name} ({tables.notes.get('raw_layout', 'native')} layout)",
         "n_users": n_u,
         "n_items": n_i,
         "n_ratings": n_r,
