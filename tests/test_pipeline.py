@@ -157,6 +157,8 @@ def test_real_ml100k_through_prefect(prefect_harness, tmp_path: Path, shared_ml1
     raw["acquire"]["source_dir"] = str(shared_ml100k)
     raw["split"]["instances"] = ["random-80-10-10-s0", "leave-one-out-s0"]
     raw["train"].update({"max_epochs": 1, "threads": 1})
+    for cheap in ("biased-mf", "autorec-i"):  # a few cheap epochs; NRP-direct gets one (~10 s on one core)
+        raw["models"][cheap]["max_epochs"] = 6
     root = write_params(tmp_path / "proj", raw)
     pipeline_flow(root=str(root))
     stats = json.loads((root / "artifacts" / "ingested" / "ml-100k" / "stats.json").read_text())
@@ -164,5 +166,10 @@ def test_real_ml100k_through_prefect(prefect_harness, tmp_path: Path, shared_ml1
     dims = json.loads((root / "artifacts" / "features" / "ml-100k" / "dims.json").read_text())
     assert dims["user_bow"] == 879
     summary = check_outputs(root, list(raw["train"]["models"]), raw["split"]["instances"])
-    rmse = summary.filter((pl.col("metric") == "rmse") & (pl.col("protocol") == "random-80-10-10"))
-    assert (rmse["mean"] < 1.2).all()  # one epoch each: sane, not tuned
+    rmse = dict(
+        summary.filter((pl.col("metric") == "rmse") & (pl.col("protocol") == "random-80-10-10"))
+        .select("model", "mean")
+        .iter_rows()
+    )
+    assert rmse["biased-mf"] < 1.0 and rmse["autorec-i"] < 1.0  # learning, not tuned (6 epochs)
+    assert 0.5 < rmse["nrp-direct"] < 2.0  # one epoch: finite and on the rating scale
