@@ -123,52 +123,25 @@ def build_features(
 ) -> dict[str, object]:
     """Write ``{user,item}_bow.npz``, ``*_vocab.json``, ``{user,item}_svd.npy`` and ``dims.json`` (all at once)."""
     with atomic_dir(out_dir) as tmp:
-        return _build_features(
-            dataset,
-            users,
-            items,
-            n_users,
-            n_items,
-            tmp,
-            age_encoding=age_encoding,
-            min_df=min_df,
-            svd_k=svd_k,
-            seed=seed,
-        )
-
-
-def _build_features(
-    dataset: Dataset,
-    users: pl.DataFrame,
-    items: pl.DataFrame,
-    n_users: int,
-    n_items: int,
-    out_dir: Path,
-    *,
-    age_encoding: str,
-    min_df: int,
-    svd_k: int,
-    seed: int,
-) -> dict[str, object]:
-    dims: dict[str, object] = {}
-    for side, table, idx, n, fields in (
-        ("user", users, "user_idx", n_users, dataset.user_side),
-        ("item", items, "item_idx", n_items, dataset.item_side),
-    ):
-        if not fields:
-            continue
-        bow, vocab = bag_of_words(table, idx, n, fields, age_encoding, min_df)
-        write_npz(out_dir / f"{side}_bow.npz", bow)
-        write_json(out_dir / f"{side}_bow_vocab.json", vocab)
-        svd = svd_reduce(bow, svd_k, seed)
-        write_npy(out_dir / f"{side}_svd.npy", svd)
-        dims[f"{side}_bow"] = bow.shape[1]
-        dims[f"{side}_svd"] = svd.shape[1]
-        dims[f"{side}_bow_nnz_per_row"] = round(bow.nnz / max(n, 1), 2)
-        dims[f"{side}_fields"] = {f.column: sum(1 for t in vocab if t.startswith(f"{f.column}=")) for f in fields}
-    dims["paper"] = PAPER_DIMS.get(dataset.name, {})
-    write_json(out_dir / "dims.json", dims)
-    return dims
+        dims: dict[str, object] = {}
+        for side, table, idx, n, fields in (
+            ("user", users, "user_idx", n_users, dataset.user_side),
+            ("item", items, "item_idx", n_items, dataset.item_side),
+        ):
+            if not fields:
+                continue
+            bow, vocab = bag_of_words(table, idx, n, fields, age_encoding, min_df)
+            write_npz(tmp / f"{side}_bow.npz", bow)
+            write_json(tmp / f"{side}_bow_vocab.json", vocab)
+            svd = svd_reduce(bow, svd_k, seed)
+            write_npy(tmp / f"{side}_svd.npy", svd)
+            dims[f"{side}_bow"] = bow.shape[1]
+            dims[f"{side}_svd"] = svd.shape[1]
+            dims[f"{side}_bow_nnz_per_row"] = round(bow.nnz / max(n, 1), 2)
+            dims[f"{side}_fields"] = {f.column: sum(1 for t in vocab if t.startswith(f"{f.column}=")) for f in fields}
+        dims["paper"] = PAPER_DIMS.get(dataset.name, {})
+        write_json(tmp / "dims.json", dims)
+        return dims
 
 
 def load_side_info(feature_dir: Path) -> SideInfo:
