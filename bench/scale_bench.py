@@ -80,7 +80,7 @@ def main() -> None:
         if name != "acquire":
             total += wall
             peak = max(peak, rss)
-    print(f"ingest+validate+features+split: {total:.1f} s, peak RSS {peak:.2f} GiB (ingest includes generating the data)")
+    print(f"ingest+validate+features+split: {total:.1f} s, peak RSS {peak:.2f} GiB (ingest generates the data)")
     if not args.keep:
         import shutil
 

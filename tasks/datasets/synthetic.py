@@ -38,32 +38,14 @@ import polars as pl
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField
 from tasks.datasets.ml1m import AGE_GROUPS, OCCUPATIONS
+from tasks.datasets.ml100k import GENRES as ML100K_GENRES
 from tasks.errors import DataError
 from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
 SPEC_FILE = "SPEC.json"
-GENRES = (
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-)
+GENRES = ML100K_GENRES[1:]  # the MovieLens genres without "unknown"
 AGE_SHARES = (0.04, 0.18, 0.35, 0.20, 0.09, 0.08, 0.06)  # ML-1M's age-group shares, roughly
 SYLLABLES = ("ka", "lo", "mi", "ra", "te", "zu", "ne", "shi", "po", "va", "do", "ri", "su", "be", "ga", "no")
 CHUNK = 1 << 21  # candidate pairs handled at once (bounds memory at ML-20M size)
