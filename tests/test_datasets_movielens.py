@@ -250,22 +250,29 @@ def test_blank_lines_and_stray_spaces_take_the_checked_path(tmp_path: Path) -> N
     assert get_dataset("ml-1m").parse(raw).ratings.equals(good.ratings)
 
 
+def as_text(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    keys = keys or ("user_id", "item_id")
+    return frame.with_columns(pl.col(k).cast(pl.Utf8) for k in keys)
+
+
 def test_integer_canonicalize_matches_the_foundation(tmp_path: Path) -> None:
-    """``canonicalize_int`` (integer ids, no string casts) gives exactly ``base.canonicalize``'s tables."""
+    """``canonicalize``'s integer-id path (no string casts) gives exactly the tables of its string-id path."""
     raw = write_ml1m(tmp_path / "raw")
     ratings = mlcsv.read_dat_ratings(raw / "ratings.dat")
     users = parse_users(raw / "users.dat").drop("line")
     items = parse_movies(raw / "movies.dat").drop("line")
     users = users.filter(pl.col("user_id") != 3)  # a rated user without side row, as canonicalize allows
-    a = canonicalize(ratings, users, items, ratings_file="r", scale=(1.0, 5.0))
-    b = mlcsv.canonicalize_int(ratings, users, items, ratings_file="r", scale=(1.0, 5.0))
+    a = canonicalize(
+        as_text(ratings), as_text(users, "user_id"), as_text(items, "item_id"), ratings_file="r", scale=(1.0, 5.0)
+    )
+    b = canonicalize(ratings, users, items, ratings_file="r", scale=(1.0, 5.0))
     for key, frame in a.as_dict().items():
         assert frame.equals(b.as_dict()[key]), key
     assert a.notes == b.notes
     # ids that are not contiguous nor small: still numeric order
     big = ratings.with_columns(pl.col("user_id") * 1_000_003, pl.col("item_id") + 10**12)
-    a = canonicalize(big, None, None, ratings_file="r", scale=None)
-    b = mlcsv.canonicalize_int(big, None, None, ratings_file="r", scale=None)
+    a = canonicalize(as_text(big), None, None, ratings_file="r", scale=None)
+    b = canonicalize(big, None, None, ratings_file="r", scale=None)
     for key, frame in a.as_dict().items():
         assert frame.equals(b.as_dict()[key]), key
 

@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import polars as pl
 
 import tasks.acquire as acquire_mod
 from tasks.acquire import Checksum, copy_files, download, extract_zip, try_sources, verify
-from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, check_ratings
+from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
 from tasks.io import write_text
@@ -396,80 +395,6 @@ def parse_csv_layout(raw_dir: Path, scale: tuple[float, float]) -> CanonicalTabl
     notes: dict[str, object] = {}
     items = movies.select("item_id", "title", genre_list("genres"))
     items = attach_tags(items, tags, notes)
-    tables = canonicalize_int(ratings, None, items, ratings_file=ratings_path, scale=scale)
+    tables = canonicalize(ratings, None, items, ratings_file=ratings_path, scale=scale)
     tables.notes.update(notes, raw_layout="grouplens-csv")
     return tables
-
-
-def _check_ratings_int(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, float] | None) -> None:
-    """Cheap screen (integer pair keys, sort-based) for what ``base.check_ratings`` rejects; only a suspicious
-    table pays for ``check_ratings`` itself, which then raises its usual error naming the line."""
-    cols = ("user_id", "item_id", "rating")
-    suspicious = any(ratings.get_column(c).null_count() for c in cols)
-    if not suspicious and scale is not None:
-        r = pl.col("rating")
-        suspicious = bool(ratings.select(((r < scale[0]) | (r > scale[1]) | r.is_nan()).any()).item())
-    if not suspicious and ratings.height > 1:
-        lo_u, hi_u, lo_i, hi_i = ratings.select(
-            pl.col("user_id").min().alias("a"),
-            pl.col("user_id").max().alias("b"),
-            pl.col("item_id").min().alias("c"),
-            pl.col("item_id").max().alias("d"),
-        ).row(0)
-        span_i = hi_i - lo_i + 1
-        if (hi_u - lo_u + 1) * span_i < 2**62:
-            u = ratings.get_column("user_id").to_numpy()
-            i = ratings.get_column("item_id").to_numpy()
-            keys = np.sort((u - lo_u) * span_i + (i - lo_i))
-            suspicious = bool((keys[1:] == keys[:-1]).any())
-        else:
-            suspicious = True
-    if suspicious:
-        check_ratings(ratings, file, scale)
-
-
-def canonicalize_int(
-    ratings: pl.DataFrame,
-    users: pl.DataFrame | None,
-    items: pl.DataFrame | None,
-    *,
-    ratings_file: str | Path,
-    scale: tuple[float, float] | None,
-) -> CanonicalTables:
-    """``base.canonicalize`` for integer ids, with the same output and errors but without casting 10^7 ids to
-    strings (which dominates time and memory at ML-20M size). Ids are ordered numerically, exactly as
-    ``canonicalize`` orders ids that are all integers; ``users`` / ``items`` must have integer ids too."""
-    _check_ratings_int(ratings, ratings_file, scale)
-
-    def id_map(col: str, idx: str) -> pl.DataFrame:
-        uniq = ratings.get_column(col).unique().sort()
-        return pl.DataFrame(
-            {idx: pl.int_range(0, len(uniq), dtype=pl.Int32, eager=True), "_id": uniq, "raw_id": uniq.cast(pl.Utf8)}
-        )
-
-    umap, imap = id_map("user_id", "user_idx"), id_map("item_id", "item_idx")
-    out = (
-        ratings.select("user_id", "item_id", "rating", "timestamp")
-        .join(umap.select("user_idx", pl.col("_id").alias("user_id")), on="user_id", how="left")
-        .join(imap.select("item_idx", pl.col("_id").alias("item_id")), on="item_id", how="left")
-        .select(
-            pl.col("user_idx").cast(pl.Int32),
-            pl.col("item_idx").cast(pl.Int32),
-            pl.col("rating").cast(pl.Float32),
-            pl.col("timestamp").cast(pl.Int64),
-        )
-        .sort(["user_idx", "item_idx"])
-    )
-    notes: dict[str, object] = {}
-
-    def side(table: pl.DataFrame | None, ids: pl.DataFrame, key: str, idx: str) -> pl.DataFrame:
-        if table is None:
-            return ids.select(idx)
-        joined = ids.select(idx, pl.col("_id").alias(key)).join(table, on=key, how="inner").drop(key).sort(idx)
-        notes[f"{idx.split('_')[0]}s_listed"] = table.height
-        notes[f"{idx.split('_')[0]}s_listed_unrated"] = table.height - joined.height
-        return joined
-
-    users_t = side(users, umap, "user_id", "user_idx")
-    items_t = side(items, imap, "item_id", "item_idx")
-    return CanonicalTables(out, users_t, items_t, umap.drop("_id"), imap.drop("_id"), notes)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import numpy as np
 import polars as pl
 
 from tasks.errors import DataError
@@ -133,6 +134,8 @@ def canonicalize(
     ``users`` / ``items`` have user_id / item_id plus side attributes. Only entities with at least one
     rating get an index; ``notes`` records how many listed-but-unrated entities were left out.
     """
+    if ratings["user_id"].dtype.is_integer() and ratings["item_id"].dtype.is_integer():
+        return _canonicalize_int(ratings, users, items, ratings_file=ratings_file, scale=scale)
     ratings = ratings.with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
     check_ratings(ratings, ratings_file, scale)
     user_ids = build_id_map(ratings["user_id"], "user_idx")
@@ -203,3 +206,77 @@ def check_ratings(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, f
             expected="each (user, item) pair at most once",
             found=f"{dup.height} duplicated rows",
         )
+
+
+def _screen_int_ratings(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, float] | None) -> None:
+    """Cheap screen (integer pair keys, sort-based) for what ``base.check_ratings`` rejects; only a suspicious
+    table pays for ``check_ratings`` itself, which then raises its usual error naming the line."""
+    cols = ("user_id", "item_id", "rating")
+    suspicious = any(ratings.get_column(c).null_count() for c in cols)
+    if not suspicious and scale is not None:
+        r = pl.col("rating")
+        suspicious = bool(ratings.select(((r < scale[0]) | (r > scale[1]) | r.is_nan()).any()).item())
+    if not suspicious and ratings.height > 1:
+        lo_u, hi_u, lo_i, hi_i = ratings.select(
+            pl.col("user_id").min().alias("a"),
+            pl.col("user_id").max().alias("b"),
+            pl.col("item_id").min().alias("c"),
+            pl.col("item_id").max().alias("d"),
+        ).row(0)
+        span_i = hi_i - lo_i + 1
+        if (hi_u - lo_u + 1) * span_i < 2**62:
+            u = ratings.get_column("user_id").to_numpy()
+            i = ratings.get_column("item_id").to_numpy()
+            keys = np.sort((u - lo_u) * span_i + (i - lo_i))
+            suspicious = bool((keys[1:] == keys[:-1]).any())
+        else:
+            suspicious = True
+    if suspicious:
+        check_ratings(ratings, file, scale)
+
+
+def _canonicalize_int(
+    ratings: pl.DataFrame,
+    users: pl.DataFrame | None,
+    items: pl.DataFrame | None,
+    *,
+    ratings_file: str | Path,
+    scale: tuple[float, float] | None,
+) -> CanonicalTables:
+    """``canonicalize`` for integer ids: the same output and errors without casting 10^7 ids to strings (which
+    dominates time and memory at ML-20M size). Ids are ordered numerically, exactly as the string path orders
+    ids that are all integers; ``users`` / ``items`` must have integer ids too."""
+    _screen_int_ratings(ratings, ratings_file, scale)
+
+    def id_map(col: str, idx: str) -> pl.DataFrame:
+        uniq = ratings.get_column(col).unique().sort()
+        return pl.DataFrame(
+            {idx: pl.int_range(0, len(uniq), dtype=pl.Int32, eager=True), "_id": uniq, "raw_id": uniq.cast(pl.Utf8)}
+        )
+
+    umap, imap = id_map("user_id", "user_idx"), id_map("item_id", "item_idx")
+    out = (
+        ratings.select("user_id", "item_id", "rating", "timestamp")
+        .join(umap.select("user_idx", pl.col("_id").alias("user_id")), on="user_id", how="left")
+        .join(imap.select("item_idx", pl.col("_id").alias("item_id")), on="item_id", how="left")
+        .select(
+            pl.col("user_idx").cast(pl.Int32),
+            pl.col("item_idx").cast(pl.Int32),
+            pl.col("rating").cast(pl.Float32),
+            pl.col("timestamp").cast(pl.Int64),
+        )
+        .sort(["user_idx", "item_idx"])
+    )
+    notes: dict[str, object] = {}
+
+    def side(table: pl.DataFrame | None, ids: pl.DataFrame, key: str, idx: str) -> pl.DataFrame:
+        if table is None:
+            return ids.select(idx)
+        joined = ids.select(idx, pl.col("_id").alias(key)).join(table, on=key, how="inner").drop(key).sort(idx)
+        notes[f"{idx.split('_')[0]}s_listed"] = table.height
+        notes[f"{idx.split('_')[0]}s_listed_unrated"] = table.height - joined.height
+        return joined
+
+    users_t = side(users, umap, "user_id", "user_idx")
+    items_t = side(items, imap, "item_id", "item_idx")
+    return CanonicalTables(out, users_t, items_t, umap.drop("_id"), imap.drop("_id"), notes)

@@ -20,13 +20,12 @@ from tasks.datasets._movielens_csv import (
     ITEM_SIDE,
     MovieLensZip,
     attach_tags,
-    canonicalize_int,
     check_rating_step,
     decode_lines,
     read_dat_ratings,
     split_middle,
 )
-from tasks.datasets.base import CanonicalTables, ExpectedCounts
+from tasks.datasets.base import CanonicalTables, ExpectedCounts, canonicalize
 from tasks.datasets.ml1m import parse_movies
 from tasks.datasets.rawio import to_number
 from tasks.errors import DataError
@@ -70,6 +69,6 @@ class MovieLens10M(MovieLensZip):
         tags, tags_enc = parse_tags_dat(raw_dir / "tags.dat")
         notes: dict[str, object] = {"movies_encoding": movies_enc, "tags_encoding": tags_enc}
         items = attach_tags(movies, tags, notes)
-        tables = canonicalize_int(ratings, None, items, ratings_file=ratings_path, scale=self.rating_scale)
+        tables = canonicalize(ratings, None, items, ratings_file=ratings_path, scale=self.rating_scale)
         tables.notes.update(notes, raw_layout="grouplens-dat")
         return tables

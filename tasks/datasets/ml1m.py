@@ -18,14 +18,13 @@ import polars as pl
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import (
     MovieLensZip,
-    canonicalize_int,
     check_rating_step,
     check_unique_ids,
     genre_list,
     read_dat_ratings,
     split_middle,
 )
-from tasks.datasets.base import CanonicalTables, ExpectedCounts, SideField
+from tasks.datasets.base import CanonicalTables, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import DataError
 
@@ -117,6 +116,6 @@ class MovieLens1M(MovieLensZip):
         check_rating_step(ratings, ratings_path, 1.0, self.rating_scale)
         users = parse_users(raw_dir / "users.dat").drop("line")
         items = parse_movies(raw_dir / "movies.dat").drop("line")
-        tables = canonicalize_int(ratings, users, items, ratings_file=ratings_path, scale=self.rating_scale)
+        tables = canonicalize(ratings, users, items, ratings_file=ratings_path, scale=self.rating_scale)
         tables.notes["raw_layout"] = "grouplens-dat"
         return tables
