@@ -19,7 +19,9 @@ from tasks.ingest import acquire_dataset
 def acquire_task(root: str, dataset: str, source_dir: str | None, force: bool) -> dict:
     layout, params, name = layout_and_params(root, dataset)
     src = Path(source_dir) if source_dir else params.acquire.source_dir
-    result = acquire_dataset(layout, name, src, params.acquire.timeout_s, force=force)
+    result = acquire_dataset(
+        layout, name, src, params.acquire.timeout_s, force=force, options=params.dataset_options(name)
+    )
     raw = layout.raw(name)
     files = sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
     return {

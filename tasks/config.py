@@ -71,6 +71,11 @@ class Params:
     models: dict[str, dict[str, Any]]
     evaluate: EvaluateParams
     report_datasets: tuple[str, ...] = field(default_factory=tuple)
+    # per-dataset options (``datasets.<name>`` in params.yaml): amazon category/release, custom mapping, ...
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def dataset_options(self, name: str) -> dict[str, Any]:
+        return dict(self.datasets.get(name, {}))
 
     def model_config(self, name: str) -> dict[str, Any]:
         from models.registry import model_names
@@ -145,6 +150,10 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     models = _section(raw, "models")
     evaluate = _typed(EvaluateParams, _section(raw, "evaluate"), "evaluate")
     report = _section(raw, "report")
+    datasets = _section(raw, "datasets")
+    for name, opts in datasets.items():
+        if opts is not None and not isinstance(opts, dict):
+            raise ConfigError(f"datasets.{name}", "a mapping of that dataset's options", opts)
     return Params(
         dataset=dataset,
         acquire=acquire,
@@ -155,6 +164,7 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
         models={k: dict(v or {}) for k, v in models.items()},
         evaluate=evaluate,
         report_datasets=tuple(report.get("datasets", [dataset])),
+        datasets={str(k): dict(v or {}) for k, v in datasets.items()},
     )
 
 

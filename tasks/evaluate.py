@@ -57,18 +57,29 @@ def rating_metrics(
 
 
 def sampled_ranking(model: RatingModel, split: SplitResult, k: int) -> dict[str, float]:
+    """HR/NDCG@k of each test positive among its own negatives. Users may hold different numbers of
+    negatives (a published list with entries dropped): missing slots are NaN, which never outrank."""
     assert split.negatives is not None
     test = split.test.sort("user_idx")
-    neg = split.negatives.sort(["user_idx"], maintain_order=True)
     users = test["user_idx"].to_numpy()
-    pos = model.predict(users, test["item_idx"].to_numpy())
-    n_neg = neg.group_by("user_idx").len()["len"].max()
-    neg_items = neg.group_by("user_idx", maintain_order=True).agg("item_idx").sort("user_idx")
+    pos = model.predict(users, test["item_idx"].to_numpy()).astype(np.float64)
+    neg_items = split.negatives.group_by("user_idx", maintain_order=True).agg("item_idx").sort("user_idx")
     assert neg_items["user_idx"].to_list() == users.tolist(), "negatives and test users differ"
-    cand = np.stack([np.asarray(x) for x in neg_items["item_idx"].to_list()])
-    scores = model.predict(np.repeat(users, cand.shape[1]), cand.ravel()).reshape(cand.shape)
+    lists = [np.asarray(x, dtype=np.int64) for x in neg_items["item_idx"].to_list()]
+    lens = np.array([len(x) for x in lists])
+    width = int(lens.max()) if len(lens) else 0
+    filled = np.arange(width)[None, :] < lens[:, None]
+    cand = np.zeros((len(lists), width), dtype=np.int64)
+    cand[filled] = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+    scores = np.full(cand.shape, np.nan)
+    scores[filled] = model.predict(np.repeat(users, lens), cand[filled]).astype(np.float64)
     ranks = rank_of_positive(pos, scores)
-    return {f"hr@{k}_sampled": hit_ratio(ranks, k), f"ndcg@{k}_sampled": ndcg(ranks, k), "n_candidates": int(n_neg) + 1}
+    return {
+        f"hr@{k}_sampled": hit_ratio(ranks, k),
+        f"ndcg@{k}_sampled": ndcg(ranks, k),
+        "n_candidates": int(width) + 1,
+        "n_candidates_min": int(lens.min()) + 1 if len(lens) else 0,
+    }
 
 
 def full_ranking(model: RatingModel, split: SplitResult, ks: tuple[int, ...], chunk: int = 256) -> dict[str, float]:
@@ -110,6 +121,8 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
     if protocol.implicit_eval and split.negatives is not None:
         sampled = sampled_ranking(model, split, params.evaluate.sampled_k)
         extra["n_candidates"] = sampled.pop("n_candidates")
+        extra["n_candidates_min"] = sampled.pop("n_candidates_min")
+        extra["negatives"] = split.info.get("negatives", "sampled by the split")
         metrics.update(sampled)
         metrics.update(full_ranking(model, split, params.evaluate.full_k))
     train_info = read_json(layout.run(run.dataset, run.model, run.split_id) / "train.json")

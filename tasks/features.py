@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ def field_tokens(values: Sequence[object], f: SideField, age_encoding: str) -> l
     for v in values:
         if v is None:
             out.append([])
-        elif f.kind == "multilabel":
+        elif f.kind in ("multilabel", "bag"):
             out.append([f"{f.column}={x}" for x in v if x not in (None, "")])  # type: ignore[union-attr]
         elif f.kind == "text":
             out.append([f"{f.column}={t}" for t in TOKEN.findall(str(v).lower())])
@@ -75,18 +75,32 @@ def bag_of_words(
     age_encoding: str = "raw",
     min_df: int = 1,
 ) -> tuple[sp.csr_matrix, list[str]]:
-    """Binary BoW matrix (n × vocabulary) over ``fields``; rows of entities absent from ``table`` stay 0."""
-    tokens: list[list[str]] = [[] for _ in range(table.height)]
-    for f in fields:
-        for i, toks in enumerate(field_tokens(table[f.column].to_list(), f, age_encoding)):
-            tokens[i].extend(toks)
-    vec = CountVectorizer(analyzer=lambda x: x, binary=True, min_df=min_df, dtype=np.float32)
-    rows = vec.fit_transform(tokens) if any(tokens) else sp.csr_matrix((table.height, 0), dtype=np.float32)
-    vocab = list(vec.get_feature_names_out()) if any(tokens) else []
-    # place rows at their entity index
+    """BoW matrix (n × vocabulary) over ``fields``: binary, except ``bag`` fields, which count occurrences.
+    Rows of entities absent from ``table`` stay 0; columns follow the sorted (field-prefixed) vocabulary."""
+    blocks = [field_matrix(table, idx_col, n, f, age_encoding, min_df) for f in fields]
+    vocab = [t for _, v in blocks for t in v]
+    if not vocab:
+        return sp.csr_matrix((n, 0), dtype=np.float32), []
+    order = np.argsort(np.asarray(vocab, dtype=object), kind="stable")  # one sorted vocabulary over all fields
+    mat = sp.csr_matrix(sp.hstack([m for m, _ in blocks], format="csr", dtype=np.float32)[:, order])
+    return mat, [vocab[j] for j in order]
+
+
+def field_matrix(
+    table: pl.DataFrame, idx_col: str, n: int, f: SideField, age_encoding: str = "raw", min_df: int = 1
+) -> tuple[sp.csr_matrix, list[str]]:
+    """One field's matrix (n × its vocabulary), rows placed at their entity index."""
+    tokens = field_tokens(table[f.column].to_list(), f, age_encoding)
+    if not any(tokens):
+        return sp.csr_matrix((n, 0), dtype=np.float32), []
+    vec = CountVectorizer(analyzer=lambda x: x, binary=f.kind != "bag", min_df=min_df, dtype=np.float32)
+    try:
+        rows = vec.fit_transform(tokens)
+    except ValueError:  # min_df pruned every token
+        return sp.csr_matrix((n, 0), dtype=np.float32), []
     order = table[idx_col].to_numpy()
     perm = sp.csr_matrix((np.ones(len(order), dtype=np.float32), (order, np.arange(len(order)))), shape=(n, len(order)))
-    return sp.csr_matrix(perm @ rows), vocab
+    return sp.csr_matrix(perm @ rows), list(vec.get_feature_names_out())
 
 
 def svd_reduce(x: sp.csr_matrix, k: int, seed: int) -> np.ndarray:
@@ -106,6 +120,9 @@ class SideInfo:
     item_bow: sp.csr_matrix | None
     user_svd: np.ndarray | None
     item_svd: np.ndarray | None
+    # per ``bag`` field (tags, friends): its own truncated SVD, keyed by column name (CFN's side vectors)
+    user_relations: dict[str, np.ndarray] = field(default_factory=dict)
+    item_relations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def build_features(
@@ -139,6 +156,13 @@ def build_features(
             dims[f"{side}_svd"] = svd.shape[1]
             dims[f"{side}_bow_nnz_per_row"] = round(bow.nnz / max(n, 1), 2)
             dims[f"{side}_fields"] = {f.column: sum(1 for t in vocab if t.startswith(f"{f.column}=")) for f in fields}
+            for f in fields:  # CFN: each tag-like relation matrix T gets its own Y = P_K' D_K'^{1/2}
+                if f.kind != "bag":
+                    continue
+                cols = [j for j, t in enumerate(vocab) if t.startswith(f"{f.column}=")]
+                rel = svd_reduce(sp.csr_matrix(bow[:, cols]), svd_k, seed)
+                write_npy(tmp / f"{side}_{f.column}_svd.npy", rel)
+                dims[f"{side}_{f.column}_svd"] = rel.shape[1]
         dims["paper"] = PAPER_DIMS.get(dataset.name, {})
         write_json(tmp / "dims.json", dims)
         return dims
@@ -154,7 +178,17 @@ def load_side_info(feature_dir: Path) -> SideInfo:
         item_bow=opt("item_bow.npz", read_npz),
         user_svd=opt("user_svd.npy", read_npy),
         item_svd=opt("item_svd.npy", read_npy),
+        user_relations=_relations(feature_dir, "user"),
+        item_relations=_relations(feature_dir, "item"),
     )
+
+
+def _relations(feature_dir: Path, side: str) -> dict[str, np.ndarray]:
+    prefix = f"{side}_"
+    out: dict[str, np.ndarray] = {}
+    for p in sorted(feature_dir.glob(f"{side}_*_svd.npy")):
+        out[p.name[len(prefix) : -len("_svd.npy")]] = read_npy(p)
+    return out
 
 
 def load_dims(feature_dir: Path) -> dict[str, object]:

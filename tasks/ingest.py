@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from tasks.datasets import get_dataset
-from tasks.datasets.base import TABLES, AcquireResult, CanonicalTables
+from tasks.datasets.base import OPTIONAL_TABLES, TABLES, AcquireResult, CanonicalTables
 from tasks.errors import DataError
 from tasks.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
 from tasks.paths import Layout
@@ -19,10 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def acquire_dataset(
-    layout: Layout, name: str, source_dir: Path | None, timeout_s: float, force: bool = False
+    layout: Layout,
+    name: str,
+    source_dir: Path | None,
+    timeout_s: float,
+    force: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> AcquireResult | None:
-    """Fill ``data/<name>`` unless it already holds a complete copy. Returns None when nothing was done."""
-    ds = get_dataset(name)
+    """Fill ``data/<name>`` unless it already holds a complete copy (of the choice ``options`` make, for
+    datasets that take options: ``datasets.<name>`` in params.yaml). Returns None when nothing was done."""
+    ds = get_dataset(name).apply_options(options or {})
     raw = layout.raw(name)
     if not force and ds.is_acquired(raw):
         log.info("%s: raw files already present in %s", name, raw)
@@ -67,7 +73,30 @@ def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str
         "item_columns": [c for c in tables.items.columns if c != "item_idx"],
         "raw_files": {p.name: file_sha256(p) for p in raw_files},
         "notes": tables.notes,
+        **_optional_stats(tables),
     }
+
+
+def _optional_stats(tables: CanonicalTables) -> dict[str, Any]:
+    """Weights of implicit interactions, the published split and negatives, timestamps missing."""
+    r = tables.ratings
+    out: dict[str, Any] = {}
+    missing = int((r["timestamp"] < 0).sum()) if r.height else 0
+    if missing:
+        out["ratings_without_timestamp"] = missing
+    if "weight" in r.columns and r.height:
+        out["weight"] = quantiles(r["weight"].to_numpy().astype(np.float64))
+    if tables.predefined is not None:
+        out["predefined_split"] = {str(k): int(v) for k, v in tables.predefined.group_by("part").len().iter_rows()}
+    if tables.negatives is not None:
+        per_user = tables.negatives.group_by("user_idx").len()["len"]
+        out["listed_negatives"] = {
+            "rows": tables.negatives.height,
+            "users": per_user.len(),
+            "per_user_min": int(per_user.min()),  # type: ignore[arg-type]
+            "per_user_max": int(per_user.max()),  # type: ignore[arg-type]
+        }
+    return out
 
 
 def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
@@ -83,8 +112,8 @@ def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
     stats = dataset_stats(name, tables, raw)
     out = layout.ingested(name)
     with atomic_dir(out) as tmp:
-        for t in TABLES:
-            write_parquet(tmp / f"{t}.parquet", getattr(tables, t))
+        for t, frame in tables.as_dict().items():
+            write_parquet(tmp / f"{t}.parquet", frame)
         write_json(tmp / "stats.json", stats)
     log.info("%s: %d users, %d items, %d ratings", name, stats["n_users"], stats["n_items"], stats["n_ratings"])
     return stats
@@ -92,7 +121,9 @@ def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
 
 def load_tables(layout: Layout, name: str) -> dict[str, pl.DataFrame]:
     d = layout.ingested(name)
-    return {t: pl.read_parquet(d / f"{t}.parquet") for t in TABLES}
+    out = {t: pl.read_parquet(d / f"{t}.parquet") for t in TABLES}
+    out.update({t: pl.read_parquet(d / f"{t}.parquet") for t in OPTIONAL_TABLES if (d / f"{t}.parquet").exists()})
+    return out
 
 
 def load_stats(layout: Layout, name: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any
 import polars as pl
 
 from tasks.config import Params, parse_split_id
+from tasks.datasets import get_dataset
+from tasks.datasets.base import MISSING_TIMESTAMP, OPTIONAL_TABLES
 from tasks.io import atomic_dir
 from tasks.paths import Layout
 from tasks.splits import check_split, get_protocol, write_split
@@ -17,12 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def make_split(
-    out_root: Path, split_id: str, ratings: pl.DataFrame, n_items: int, loo_negatives: int
+    out_root: Path,
+    split_id: str,
+    ratings: pl.DataFrame,
+    n_items: int,
+    loo_negatives: int,
+    extras: dict[str, pl.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Split, check and write one instance into ``out_root/<split_id>``."""
     protocol_name, seed = parse_split_id(split_id)
     protocol = get_protocol(protocol_name, loo_negatives)
-    result = protocol.split(ratings, n_items, seed)
+    result = protocol.split(ratings, n_items, seed, extras=extras)
     report = check_split(split_id, ratings, result, protocol)
     write_split(out_root / split_id, result, {"split_id": split_id, **report})
     log.info("%s: %s", split_id, report["counts"])
@@ -32,6 +39,11 @@ def make_split(
 def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, Any]]:
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
+    if not get_dataset(dataset, raw_dir=layout.raw(dataset)).has_timestamps:
+        ratings = ratings.with_columns(pl.lit(MISSING_TIMESTAMP, dtype=pl.Int64).alias("timestamp"))
     n_items = pl.read_parquet(d / "item_ids.parquet").height
+    extras = {t: pl.read_parquet(d / f"{t}.parquet") for t in OPTIONAL_TABLES if (d / f"{t}.parquet").exists()}
     with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
-        return [make_split(tmp, sid, ratings, n_items, params.split.loo_negatives) for sid in params.split.instances]
+        return [
+            make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in params.split.instances
+        ]

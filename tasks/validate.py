@@ -113,7 +113,48 @@ def build_suites(tables: dict[str, pl.DataFrame], spec: Dataset) -> dict[str, li
         "items": side_suite(tables["items"], "item_idx", n_items, [f.column for f in spec.item_side]),
         "user_ids": ids_suite("user_idx", n_users, spec.expected.users),
         "item_ids": ids_suite("item_idx", n_items, spec.expected.items),
+        **({"predefined": predefined_suite(tables, n_users, n_items)} if "predefined" in tables else {}),
+        **({"negatives": negatives_suite(tables, n_users, n_items)} if "negatives" in tables else {}),
     }
+
+
+def predefined_suite(tables: dict[str, pl.DataFrame], n_users: int, n_items: int) -> list[Expectation]:
+    """predefined: one row per rating, parts train/test, indices in range."""
+    import great_expectations as gx
+
+    gxe = gx.expectations
+    n = tables["ratings"].height
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=["user_idx", "item_idx", "part"], exact_match=True),
+        *_not_null(["user_idx", "item_idx", "part"]),
+        gxe.ExpectTableRowCountToBeBetween(min_value=n, max_value=n, description=f"one row per rating ({n})"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_idx", "item_idx"]),
+        gxe.ExpectColumnValuesToBeInSet(column="part", value_set=["train", "test"]),
+        _index_range("user_idx", n_users, "user_ids"),
+        _index_range("item_idx", n_items, "item_ids"),
+    ]
+
+
+def negatives_suite(tables: dict[str, pl.DataFrame], n_users: int, n_items: int) -> list[Expectation]:
+    """negatives: indices in range, listed for test users only (quirks such as a listed positive are kept)."""
+    import great_expectations as gx
+
+    gxe = gx.expectations
+    test_users: list[int] = []
+    if "predefined" in tables:
+        test_users = tables["predefined"].filter(pl.col("part") == "test")["user_idx"].unique().sort().to_list()
+    out: list[Expectation] = [
+        *_not_null(["user_idx", "item_idx"]),
+        _index_range("user_idx", n_users, "user_ids"),
+        _index_range("item_idx", n_items, "item_ids"),
+    ]
+    if test_users:
+        out.append(
+            gxe.ExpectColumnDistinctValuesToEqualSet(
+                column="user_idx", value_set=test_users, description="negatives listed for exactly the test users"
+            )
+        )
+    return out
 
 
 def ratings_suite(tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, n_items: int) -> list[Expectation]:
@@ -122,10 +163,13 @@ def ratings_suite(tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, 
 
     gxe = gx.expectations
     lo, hi = spec.rating_scale
+    types = dict(RATING_TYPES)
+    if "weight" in tables["ratings"].columns:
+        types["weight"] = "float32"
     out: list[Expectation] = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=list(RATING_TYPES), exact_match=True),
-        *_type_checks(RATING_TYPES),
-        *_not_null(list(RATING_TYPES)),
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(types), exact_match=True),
+        *_type_checks(types),
+        *_not_null(list(types)),
         gxe.ExpectTableRowCountToBeBetween(min_value=spec.expected.ratings[0], max_value=spec.expected.ratings[1]),
         gxe.ExpectColumnValuesToBeBetween(
             column="rating",
@@ -139,9 +183,15 @@ def ratings_suite(tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, 
         _index_range("user_idx", n_users, "user_ids"),
         _index_range("item_idx", n_items, "item_ids"),
         _every_index_used("user_idx", n_users),
-        _every_index_used("item_idx", n_items),
+        _every_index_used("item_idx", n_items - _candidate_only_items(tables), "negatives"),
         _present_in(tables["items"], "item_idx", n_items, "items"),
     ]
+    if "weight" in types:
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="weight", min_value=0.0, strict_min=True, description="implicit strength (count) > 0"
+            )
+        )
     if len(tables["users"].columns) > 1:
         out.append(_present_in(tables["users"], "user_idx", n_users, "users"))
     return out
@@ -218,15 +268,24 @@ def _index_range(idx: str, n: int, ids_table: str) -> Expectation:
     )
 
 
-def _every_index_used(idx: str, n: int) -> Expectation:
+def _every_index_used(idx: str, n: int, unless: str | None = None) -> Expectation:
     import great_expectations as gx
 
+    exempt = f" (those listed only in {unless} excepted)" if unless else ""
     return gx.expectations.ExpectColumnUniqueValueCountToBeBetween(
         column=idx,
         min_value=n,
         max_value=n,
-        description=f"every indexed {idx.split('_')[0]} has at least one rating ({n} distinct)",
+        description=f"every indexed {idx.split('_')[0]} has at least one rating{exempt} ({n} distinct)",
     )
+
+
+def _candidate_only_items(tables: dict[str, pl.DataFrame]) -> int:
+    """Items indexed only because a published negative list names them (DeepCF sizes items over all files)."""
+    if "negatives" not in tables:
+        return 0
+    rated = tables["ratings"].select("item_idx").unique()
+    return tables["negatives"].select("item_idx").unique().join(rated, on="item_idx", how="anti").height
 
 
 def _present_in(side: pl.DataFrame, idx: str, n: int, table: str) -> Expectation:

@@ -337,11 +337,11 @@ def genre_list(col: str = "genres") -> pl.Expr:
 
 
 def aggregate_tags(tags: pl.DataFrame) -> pl.DataFrame:
-    """(item_id, tag) rows → item_id, tags: the item's distinct tags, lowercased and stripped, sorted."""
+    """(item_id, tag) rows → item_id, tags: every application of a tag to the item (lowercased, stripped,
+    sorted), so a tag applied n times appears n times: CFN's tag matrix T_ij counts occurrences."""
     return (
         tags.select("item_id", pl.col("tag").str.strip_chars().str.to_lowercase().alias("tag"))
         .filter(pl.col("tag") != "")
-        .unique()
         .group_by("item_id")
         .agg(pl.col("tag").sort().alias("tags"))
     )
@@ -358,7 +358,7 @@ def attach_tags(items: pl.DataFrame, tags: pl.DataFrame, notes: dict[str, object
     return out.with_columns(pl.col("tags").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))
 
 
-ITEM_SIDE = (SideField("title", "text"), SideField("genres", "multilabel"), SideField("tags", "multilabel"))
+ITEM_SIDE = (SideField("title", "text"), SideField("genres", "multilabel"), SideField("tags", "bag"))
 
 
 # ---------------------------------------------------------------------------------------------- CSV datasets

@@ -61,7 +61,7 @@ import logging
 import re
 import shutil
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -523,7 +523,16 @@ class Amazon(Dataset):
         self.expected = expected_for(cfg)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ acquisition
+    requested: AmazonConfig | None = None  # from params.yaml ``datasets.amazon`` (apply_options)
+
+    def apply_options(self, options: Mapping[str, Any]) -> Amazon:
+        """``datasets.amazon`` in params.yaml: category, version, ratings_from, k_core (all optional)."""
+        self.requested = AmazonConfig.from_dict(dict(options), "params.yaml datasets.amazon") if options else None
+        return self
+
     def _requested(self, dest: Path, source_dir: Path | None) -> tuple[AmazonConfig, str]:
+        if self.requested is not None:
+            return self.requested, "params.yaml datasets.amazon"
         if source_dir is not None:
             src = Path(source_dir)
             path = src if src.is_file() else src / CONFIG_FILE
@@ -555,6 +564,8 @@ class Amazon(Dataset):
             cfg = config_in(raw_dir, self.default_config())
         except DataError:
             return False
+        if self.requested is not None and cfg != self.requested:
+            return False  # params ask for another category / release than the raw copy holds
         return all((raw_dir / f).is_file() for f in cfg.files)
 
     @staticmethod

@@ -5,21 +5,33 @@ Canonical schema (what ``ingest`` writes, every later stage reads):
 * ``ratings``: user_idx int32, item_idx int32 (both contiguous from 0), rating float32, timestamp int64
 * ``users`` / ``items``: user_idx / item_idx int32 plus the raw side attributes of that dataset
 * ``user_ids`` / ``item_ids``: user_idx / item_idx int32 and raw_id (Utf8): the map back to original ids
+
+Optional, only where a dataset has them:
+
+* ``ratings.weight`` float32: the strength of an implicit interaction (Last.fm play count, ...); ``rating`` is 1
+* ``predefined``: user_idx, item_idx, part ("train" | "test"): the dataset's own split (DeepCF, GC-MC), one row
+  per rating; the ``predefined`` split protocol reads it
+* ``negatives``: user_idx, item_idx, line: the dataset's own sampled negatives per test user, exactly as listed
+  (quirks kept; the protocol decides whether to correct them)
+
+A timestamp of ``MISSING_TIMESTAMP`` (-1) means "unknown": leave-one-out orders such rows by a seeded random key.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
 
-from tasks.errors import DataError
+from tasks.errors import ConfigError, DataError
 
-SideKind = Literal["categorical", "text", "multilabel", "age"]
+SideKind = Literal["categorical", "text", "multilabel", "age", "bag"]
+MISSING_TIMESTAMP = -1
 
 RATING_SCHEMA: dict[str, pl.DataType] = {
     "user_idx": pl.Int32(),
@@ -28,11 +40,18 @@ RATING_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Int64(),
 }
 TABLES = ("ratings", "users", "items", "user_ids", "item_ids")
+OPTIONAL_TABLES = ("predefined", "negatives")
+PREDEFINED_PARTS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class SideField:
-    """One raw side column and how bag-of-words treats it."""
+    """One raw side column and how bag-of-words treats it.
+
+    ``categorical`` / ``age``: one token; ``text``: word tokens; ``multilabel``: a list, each element one binary
+    token; ``bag``: a list where an element repeated n times counts n (a tag-assignment or friendship relation:
+    CFN's matrix T with T_ij = occurrences of tag j on item i). Each ``bag`` field also gets its own truncated SVD.
+    """
 
     column: str
     kind: SideKind
@@ -55,9 +74,13 @@ class CanonicalTables:
     user_ids: pl.DataFrame
     item_ids: pl.DataFrame
     notes: dict[str, object] = field(default_factory=dict)
+    predefined: pl.DataFrame | None = None
+    negatives: pl.DataFrame | None = None
 
     def as_dict(self) -> dict[str, pl.DataFrame]:
-        return {name: getattr(self, name) for name in TABLES}
+        out = {name: getattr(self, name) for name in TABLES}
+        out.update({name: getattr(self, name) for name in OPTIONAL_TABLES if getattr(self, name) is not None})
+        return out
 
     @property
     def n_users(self) -> int:
@@ -86,6 +109,11 @@ class Dataset(ABC):
     user_side: ClassVar[tuple[SideField, ...]] = ()
     item_side: ClassVar[tuple[SideField, ...]] = ()
     has_timestamps: ClassVar[bool] = True
+    # "leave-one-out" (one test item per user, with its listed negatives) or "fixed" (a train/test partition):
+    # the dataset ships its own split, which the ``predefined`` protocol reproduces.
+    predefined_split: ClassVar[str | None] = None
+    # how leave-one-out picks the "latest" interaction when timestamps are missing (said in split.json / report)
+    ordering_note: ClassVar[str] = "latest timestamp, ties broken by the larger item_idx"
 
     @abstractmethod
     def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
@@ -103,6 +131,13 @@ class Dataset(ABC):
     def is_acquired(self, raw_dir: Path) -> bool:
         """True when ``raw_dir`` already holds a complete raw copy (so acquisition can be skipped)."""
         return raw_dir.is_dir() and any(raw_dir.iterdir())
+
+    def apply_options(self, options: Mapping[str, Any]) -> Dataset:
+        """Adopt the options of ``datasets.<name>`` in params.yaml before acquisition (a dataset that takes
+        options overrides this; a choice that differs from the raw copy's makes ``is_acquired`` false)."""
+        if options:
+            raise ConfigError(f"datasets.{self.name}", "no options (this dataset takes none)", dict(options))
+        return self
 
 
 def _id_order(raw_ids: pl.Series) -> pl.Series:
@@ -126,29 +161,31 @@ def canonicalize(
     *,
     ratings_file: str | Path,
     scale: tuple[float, float] | None,
+    extra_items: pl.Series | None = None,
 ) -> CanonicalTables:
     """Turn raw tables into the canonical schema.
 
     ``ratings`` has columns user_id, item_id (any type, converted to Utf8), rating, timestamp, and
     ``line`` (the 1-based line of the row in ``ratings_file``, used to name offending rows).
     ``users`` / ``items`` have user_id / item_id plus side attributes. Only entities with at least one
-    rating get an index; ``notes`` records how many listed-but-unrated entities were left out.
+    rating get an index, except the raw ids in ``extra_items`` (items a dataset lists as candidates, such as
+    DeepCF's negatives, that nobody rated: they size the item dimension); ``notes`` records how many
+    listed-but-unrated entities were left out. An optional ``weight`` column (implicit strength) is kept.
     """
-    if ratings["user_id"].dtype.is_integer() and ratings["item_id"].dtype.is_integer():
-        return _canonicalize_int(ratings, users, items, ratings_file=ratings_file, scale=scale)
+    ints = ratings["user_id"].dtype.is_integer() and ratings["item_id"].dtype.is_integer()
+    if ints and (extra_items is None or extra_items.dtype.is_integer()):
+        return _canonicalize_int(ratings, users, items, ratings_file=ratings_file, scale=scale, extra_items=extra_items)
     ratings = ratings.with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
     check_ratings(ratings, ratings_file, scale)
     user_ids = build_id_map(ratings["user_id"], "user_idx")
-    item_ids = build_id_map(ratings["item_id"], "item_idx")
+    all_items = (
+        ratings["item_id"] if extra_items is None else pl.concat([ratings["item_id"], extra_items.cast(pl.Utf8)])
+    )
+    item_ids = build_id_map(all_items, "item_idx")
     out = (
         ratings.join(user_ids.rename({"raw_id": "user_id"}), on="user_id", how="left")
         .join(item_ids.rename({"raw_id": "item_id"}), on="item_id", how="left")
-        .select(
-            pl.col("user_idx").cast(pl.Int32),
-            pl.col("item_idx").cast(pl.Int32),
-            pl.col("rating").cast(pl.Float32),
-            pl.col("timestamp").cast(pl.Int64),
-        )
+        .select(_canonical_columns(ratings))
         .sort(["user_idx", "item_idx"])
     )
     notes: dict[str, object] = {}
@@ -242,29 +279,28 @@ def _canonicalize_int(
     *,
     ratings_file: str | Path,
     scale: tuple[float, float] | None,
+    extra_items: pl.Series | None = None,
 ) -> CanonicalTables:
     """``canonicalize`` for integer ids: the same output and errors without casting 10^7 ids to strings (which
     dominates time and memory at ML-20M size). Ids are ordered numerically, exactly as the string path orders
     ids that are all integers; ``users`` / ``items`` must have integer ids too."""
     _screen_int_ratings(ratings, ratings_file, scale)
 
-    def id_map(col: str, idx: str) -> pl.DataFrame:
-        uniq = ratings.get_column(col).unique().sort()
+    def id_map(col: str, idx: str, extra: pl.Series | None = None) -> pl.DataFrame:
+        ids = ratings.get_column(col)
+        if extra is not None:
+            ids = pl.concat([ids, extra.cast(ids.dtype)])
+        uniq = ids.unique().sort()
         return pl.DataFrame(
             {idx: pl.int_range(0, len(uniq), dtype=pl.Int32, eager=True), "_id": uniq, "raw_id": uniq.cast(pl.Utf8)}
         )
 
-    umap, imap = id_map("user_id", "user_idx"), id_map("item_id", "item_idx")
+    umap, imap = id_map("user_id", "user_idx"), id_map("item_id", "item_idx", extra_items)
     out = (
-        ratings.select("user_id", "item_id", "rating", "timestamp")
+        ratings.select("user_id", "item_id", *(c for c in ("rating", "timestamp", "weight") if c in ratings.columns))
         .join(umap.select("user_idx", pl.col("_id").alias("user_id")), on="user_id", how="left")
         .join(imap.select("item_idx", pl.col("_id").alias("item_id")), on="item_id", how="left")
-        .select(
-            pl.col("user_idx").cast(pl.Int32),
-            pl.col("item_idx").cast(pl.Int32),
-            pl.col("rating").cast(pl.Float32),
-            pl.col("timestamp").cast(pl.Int64),
-        )
+        .select(_canonical_columns(ratings))
         .sort(["user_idx", "item_idx"])
     )
     notes: dict[str, object] = {}
@@ -280,3 +316,36 @@ def _canonicalize_int(
     users_t = side(users, umap, "user_id", "user_idx")
     items_t = side(items, imap, "item_id", "item_idx")
     return CanonicalTables(out, users_t, items_t, umap.drop("_id"), imap.drop("_id"), notes)
+
+
+def _canonical_columns(ratings: pl.DataFrame) -> list[pl.Expr]:
+    cols = [
+        pl.col("user_idx").cast(pl.Int32),
+        pl.col("item_idx").cast(pl.Int32),
+        pl.col("rating").cast(pl.Float32),
+        pl.col("timestamp").cast(pl.Int64),
+    ]
+    if "weight" in ratings.columns:
+        cols.append(pl.col("weight").cast(pl.Float32))
+    return cols
+
+
+def index_pairs(pairs: pl.DataFrame, tables: CanonicalTables, file: str | Path) -> pl.DataFrame:
+    """Map raw ``user_id`` / ``item_id`` columns of ``pairs`` (plus any other columns, kept) to the tables'
+    ``user_idx`` / ``item_idx``; an id the tables do not know raises ``DataError`` naming its line."""
+    extra = [c for c in pairs.columns if c not in ("user_id", "item_id")]
+    out = pairs.with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+    out = out.join(tables.user_ids.rename({"raw_id": "user_id"}), on="user_id", how="left")
+    out = out.join(tables.item_ids.rename({"raw_id": "item_id"}), on="item_id", how="left", maintain_order="left")
+    for idx, raw in (("user_idx", "user_id"), ("item_idx", "item_id")):
+        bad = out.filter(pl.col(idx).is_null())
+        if not bad.is_empty():
+            row = bad.row(0, named=True)
+            raise DataError(
+                file,
+                f"{raw} {row[raw]!r} is not in the ratings",
+                line=int(row["line"]) if "line" in row else None,
+                expected=f"a {raw.split('_')[0]} that has at least one rating",
+                found=row[raw],
+            )
+    return out.select(pl.col("user_idx").cast(pl.Int32), pl.col("item_idx").cast(pl.Int32), *extra)

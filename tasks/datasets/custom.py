@@ -57,6 +57,7 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Mapping as Mapping_
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, get_args
@@ -76,7 +77,7 @@ from tasks.datasets.base import (
     canonicalize,
 )
 from tasks.datasets.rawio import read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
+from tasks.errors import AcquisitionError, ConfigError, DataError
 from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -687,7 +688,27 @@ class Custom(Dataset):
         self.expected = m.expected  # type: ignore[misc]
 
     # ------------------------------------------------------------------ acquisition
+    mapping_source: Path | None = None  # params.yaml ``datasets.custom.mapping``
+
+    def apply_options(self, options: Mapping_[str, Any]) -> Custom:
+        """``datasets.custom`` in params.yaml: ``mapping`` = the path of a mapping file (relative to the project
+        root); acquisition copies it and the files it names into the raw directory. It wins over source_dir."""
+        unknown = sorted(set(options) - {"mapping"})
+        if unknown:
+            raise ConfigError(
+                f"datasets.custom.{unknown[0]}", "only 'mapping' (the path of a mapping file)", unknown[0]
+            )
+        mapping = options.get("mapping")
+        if mapping is not None and not isinstance(mapping, str):
+            raise ConfigError("datasets.custom.mapping", "the path of a mapping file", mapping)
+        self.mapping_source = Path(mapping).expanduser() if mapping else None
+        if self.mapping_source is not None and not self.mapping_source.is_file():
+            raise ConfigError("datasets.custom.mapping", "an existing mapping file", str(self.mapping_source))
+        return self
+
     def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
+        if self.mapping_source is not None:
+            source_dir = self.mapping_source
         how = (
             f"custom data has no official source: put your data files and a {MAPPING_NAMES[0]} describing them "
             f"(see tasks/datasets/custom.py) into a directory named by acquire.source_dir (or HYBRIDREC_SOURCE_DIR), "
@@ -738,6 +759,8 @@ class Custom(Dataset):
             m = load_mapping(path)
         except DataError:
             return False
+        if self.mapping_source is not None and path.read_bytes() != self.mapping_source.read_bytes():
+            return False  # params name another mapping than the raw copy holds
         return all((raw_dir / spec.file).is_file() for spec in m.tables)
 
     # ------------------------------------------------------------------ parsing

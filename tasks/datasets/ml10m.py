@@ -5,8 +5,9 @@ Raw files (``::``-separated, from ``ml-10m.zip`` which unzips to ``ml-10M100K/``
 ``UserID::MovieID::Tag::Timestamp`` (95,580 tag applications). Text files are read as UTF-8; a file that is
 not valid UTF-8 is read as latin-1 instead (recorded in ``notes``). No user side information.
 
-Items carry ``tags``: the movie's distinct tags (lowercased, stripped, sorted) as a multilabel field; the
-SVD-reduced tag matrix the CFN papers use comes out of the features stage.
+Items carry ``tags``: every application of a tag to the movie (lowercased, stripped, sorted; repeats kept) as a
+``bag`` field, i.e. CFN's tag matrix T_ij = occurrences of tag j on movie i; features writes its own SVD
+(``item_tags_svd.npy``, Y = P_K' D_K'^{1/2}) next to the whole-side BoW.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -31,10 +32,15 @@ class SplitResult:
 class SplitProtocol(ABC):
     name: ClassVar[str]
     implicit_eval: ClassVar[bool] = False  # True: evaluate by ranking (HR/NDCG) as well as by rating error
+    # False where negatives are kept as a dataset published them (a few may be rated items): counted, not rejected
+    negatives_must_be_unrated: ClassVar[bool] = True
 
     @abstractmethod
-    def split(self, ratings: pl.DataFrame, n_items: int, seed: int) -> SplitResult:
-        """Split canonical ratings deterministically for ``seed``."""
+    def split(
+        self, ratings: pl.DataFrame, n_items: int, seed: int, *, extras: Mapping[str, pl.DataFrame] | None = None
+    ) -> SplitResult:
+        """Split canonical ratings deterministically for ``seed``. ``extras`` holds the dataset's optional
+        ingested tables (``predefined``, ``negatives``) for protocols that reproduce a published split."""
 
     def expected_fractions(self) -> tuple[float, float, float] | None:
         return None
@@ -67,8 +73,9 @@ def check_split(split_id: str, ratings: pl.DataFrame, result: SplitResult, proto
         neg = result.negatives
         rated = ratings.select("user_idx", "item_idx")
         clash = neg.join(rated, on=["user_idx", "item_idx"], how="inner").height
-        if clash:
+        if clash and protocol.negatives_must_be_unrated:
             raise DataError(where, "a sampled negative was rated by its user", expected="0", found=clash)
+        report["negatives_rated_by_their_user"] = clash
         dup = neg.select(pl.struct("user_idx", "item_idx").is_duplicated().sum()).item()
         if dup:
             raise DataError(where, "duplicate sampled negatives", expected="0", found=dup)

@@ -1,13 +1,15 @@
-"""The split protocols: ``random-<train>-<valid>-<test>`` (percentages) and ``leave-one-out``."""
+"""The split protocols: ``random-<train>-<valid>-<test>`` (percentages), ``leave-one-out``, and ``predefined`` /
+``predefined-corrected`` (a dataset's own published split, with its negatives as listed or corrected)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
 
-from tasks.errors import ConfigError, UnknownNameError
+from tasks.errors import ConfigError, DataError, UnknownNameError
 from tasks.splits.base import SplitProtocol, SplitResult, take
 
 RANDOM = re.compile(r"^random-(\d+)-(\d+)-(\d+)$")
@@ -28,7 +30,9 @@ class RandomSplit(SplitProtocol):
     def expected_fractions(self) -> tuple[float, float, float]:
         return self.fractions  # type: ignore[return-value]
 
-    def split(self, ratings: pl.DataFrame, n_items: int, seed: int) -> SplitResult:
+    def split(
+        self, ratings: pl.DataFrame, n_items: int, seed: int, *, extras: Mapping[str, pl.DataFrame] | None = None
+    ) -> SplitResult:
         n = ratings.height
         perm = np.random.default_rng(seed).permutation(n)
         n_train = round(self.fractions[0] * n)
@@ -40,7 +44,9 @@ class RandomSplit(SplitProtocol):
 class LeaveOneOut(SplitProtocol):
     """Per user: latest interaction → test, one random other → valid, the rest → train.
 
-    Ties in timestamp are broken by the larger item_idx (documented, deterministic). Users with one
+    Ties in timestamp are broken by the larger item_idx (documented, deterministic). A missing timestamp
+    (negative, ``MISSING_TIMESTAMP``) counts as older than any known one, and such rows are ordered by a
+    seeded random key: a user without any timestamp gets a seeded random test item. Users with one
     interaction keep it in train; with two, the older goes to train. ``n_negatives`` items the user never
     rated are sampled without replacement for every test user (seeded).
     """
@@ -51,9 +57,17 @@ class LeaveOneOut(SplitProtocol):
     def __init__(self, n_negatives: int = 99) -> None:
         self.n_negatives = n_negatives
 
-    def split(self, ratings: pl.DataFrame, n_items: int, seed: int) -> SplitResult:
+    def split(
+        self, ratings: pl.DataFrame, n_items: int, seed: int, *, extras: Mapping[str, pl.DataFrame] | None = None
+    ) -> SplitResult:
         rng = np.random.default_rng(seed)
-        r = ratings.with_row_index("_row").sort(["user_idx", "timestamp", "item_idx"])
+        ts = ratings["timestamp"].to_numpy()
+        missing = ts < 0
+        # tie key: item_idx for known timestamps; a seeded random key where the timestamp is unknown
+        tie = ratings["item_idx"].to_numpy().astype(np.float64)
+        tie[missing] = np.random.default_rng([seed, 1]).random(int(missing.sum())) * len(tie)
+        order = np.lexsort((tie, np.where(missing, -1, ts), ratings["user_idx"].to_numpy()))
+        r = ratings.with_row_index("_row")[order]
         users = r["user_idx"].to_numpy()
         rows = r["_row"].to_numpy()
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
@@ -77,6 +91,8 @@ class LeaveOneOut(SplitProtocol):
                 "seed": seed,
                 "n_negatives": self.n_negatives,
                 "tie_break": "latest timestamp, then largest item_idx",
+                "rows_without_timestamp": int(missing.sum()),
+                "ordering": _ordering_note(ratings, missing),
             },
         )
         return parts
@@ -119,8 +135,175 @@ class LeaveOneOut(SplitProtocol):
         )
 
 
+def _ordering_note(ratings: pl.DataFrame, missing: np.ndarray) -> str:
+    if not missing.any():
+        return "latest timestamp per user (ties: larger item_idx)"
+    users_without = (
+        ratings.filter(pl.Series(missing))
+        .select("user_idx")
+        .unique()
+        .join(ratings.filter(pl.Series(~missing)).select("user_idx").unique(), on="user_idx", how="anti")
+    )
+    return (
+        f"latest known timestamp per user; {int(missing.sum())} interactions have no timestamp and count as "
+        f"older than any dated one; {users_without.height} users without any timestamp get a seeded random test item"
+    )
+
+
+class Predefined(SplitProtocol):
+    """The dataset's own published split (``predefined`` table), reproduced row for row.
+
+    The published test part is the test part. Validation comes out of the published training part (seeded):
+    for a leave-one-out dataset one random training interaction per user with at least two (NCAE's protocol);
+    for a fixed partition ``valid_fraction`` of the training rows (AutoRec / CFN hold 10% of train out).
+
+    Negatives (leave-one-out datasets): ``predefined`` keeps them as published (the reference evaluation code
+    scores a candidate list keyed by item, so an entry equal to the test positive and repeated entries count
+    once; negatives the user rated in training stay). ``predefined-corrected`` replaces every such entry with a
+    seeded never-rated item, so each test user has exactly as many distinct unrated negatives as listed.
+    ``split.json`` records how many entries of each kind there were and which were replaced.
+    """
+
+    name = "predefined"
+    implicit_eval = True
+    negatives_must_be_unrated = False
+
+    def __init__(self, corrected: bool = False, valid_fraction: float = 0.1) -> None:
+        self.corrected = corrected
+        self.valid_fraction = valid_fraction
+        self.name = "predefined-corrected" if corrected else "predefined"  # type: ignore[misc]
+        self.negatives_must_be_unrated = corrected  # type: ignore[misc]
+
+    def split(
+        self, ratings: pl.DataFrame, n_items: int, seed: int, *, extras: Mapping[str, pl.DataFrame] | None = None
+    ) -> SplitResult:
+        extras = extras or {}
+        if "predefined" not in extras:
+            raise ConfigError(
+                "split.instances",
+                "a random-* or leave-one-out protocol (this dataset ships no split of its own)",
+                self.name,
+            )
+        part = ratings.with_row_index("_row").join(
+            extras["predefined"].select("user_idx", "item_idx", "part"), on=["user_idx", "item_idx"], how="left"
+        )
+        unassigned = part.filter(pl.col("part").is_null()).height
+        if unassigned:
+            raise DataError("predefined.parquet", "ratings without a predefined part", expected="0", found=unassigned)
+        rng = np.random.default_rng(seed)
+        train = part.filter(pl.col("part") == "train").sort("_row")
+        test_rows = part.filter(pl.col("part") == "test")["_row"].to_numpy()
+        negatives = extras.get("negatives")
+        valid_mask = np.zeros(train.height, dtype=bool)
+        if negatives is not None:  # leave-one-out: one random training interaction per user (≥ 2 of them)
+            users = train["user_idx"].to_numpy()
+            order = np.argsort(users, kind="stable")
+            su = users[order]
+            starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]]) if len(su) else np.zeros(0, np.int64)
+            sizes = np.diff(np.r_[starts, len(su)])
+            ok = sizes >= 2
+            offs = (rng.random(int(ok.sum())) * sizes[ok]).astype(np.int64)
+            valid_mask[order[starts[ok] + offs]] = True
+            valid_rule = "one random training interaction per user with at least two"
+        else:
+            n_valid = round(self.valid_fraction * train.height)
+            valid_mask[rng.permutation(train.height)[:n_valid]] = True
+            valid_rule = f"{self.valid_fraction:g} of the published training rows, at random"
+        rows = train["_row"].to_numpy()
+        info: dict[str, object] = {
+            "protocol": self.name,
+            "seed": seed,
+            "source": "the dataset's published split",
+            "validation": valid_rule,
+        }
+        test = take(ratings, test_rows)
+        neg = None
+        if negatives is not None:
+            neg, neg_info = self._negatives(ratings, test, negatives, n_items, rng)
+            info.update(neg_info)
+        return SplitResult(take(ratings, rows[~valid_mask]), take(ratings, rows[valid_mask]), test, neg, info)
+
+    def _negatives(
+        self, ratings: pl.DataFrame, test: pl.DataFrame, listed: pl.DataFrame, n_items: int, rng: np.random.Generator
+    ) -> tuple[pl.DataFrame, dict[str, object]]:
+        listed = listed.select("user_idx", "item_idx").with_row_index("_pos")
+        test_pairs = test.select("user_idx", pl.col("item_idx").alias("_pos_item"))
+        missing = test_pairs.join(listed.select("user_idx").unique(), on="user_idx", how="anti").height
+        if missing:
+            raise DataError("negatives.parquet", "test users without listed negatives", expected="0", found=missing)
+        tagged = (
+            listed.join(test_pairs, on="user_idx", how="left")
+            .join(
+                ratings.select("user_idx", "item_idx", pl.lit(True).alias("_rated")),
+                on=["user_idx", "item_idx"],
+                how="left",
+            )
+            .with_columns(
+                (pl.col("item_idx") == pl.col("_pos_item")).alias("is_positive"),
+                pl.struct("user_idx", "item_idx").is_first_distinct().not_().alias("is_repeat"),
+            )
+            .with_columns((pl.col("_rated").fill_null(False) & ~pl.col("is_positive")).alias("is_rated"))
+            .sort("_pos")
+        )
+        counts = {
+            "listed_negatives": listed.height,
+            "listed_negatives_equal_to_test_positive": int(tagged["is_positive"].sum()),
+            "listed_negatives_rated_by_user": int(tagged["is_rated"].sum()),
+            "listed_negatives_repeated": int((tagged["is_repeat"] & ~tagged["is_positive"]).sum()),
+        }
+        bad = pl.col("is_positive") | pl.col("is_repeat") | (pl.col("is_rated") if self.corrected else pl.lit(False))
+        kept = tagged.filter(~bad).select("user_idx", "item_idx")
+        if not self.corrected:
+            return kept, {
+                "negatives": "as published (entries equal to the test positive and repeats counted once, as the "
+                "reference evaluation scores candidates by item; negatives rated in training kept)",
+                **counts,
+            }
+        need = tagged.filter(bad).group_by("user_idx").len()
+        replaced = self._resample(ratings, kept, need, n_items, rng)
+        out = pl.concat([kept, replaced]).sort("user_idx", maintain_order=True)
+        return out, {
+            "negatives": "corrected: listed entries equal to the test positive, repeated, or rated by the user were "
+            "replaced by seeded never-rated items",
+            "replaced_negatives": replaced.height,
+            **counts,
+        }
+
+    @staticmethod
+    def _resample(
+        ratings: pl.DataFrame, kept: pl.DataFrame, need: pl.DataFrame, n_items: int, rng: np.random.Generator
+    ) -> pl.DataFrame:
+        if need.is_empty():
+            return pl.DataFrame(schema={"user_idx": pl.Int32, "item_idx": pl.Int32})
+        taken = pl.concat([ratings.select("user_idx", "item_idx"), kept]).filter(
+            pl.col("user_idx").is_in(need["user_idx"].implode())
+        )
+        by_user = {u: set(items) for u, items in taken.group_by("user_idx").agg("item_idx").iter_rows()}
+        out_u: list[int] = []
+        out_i: list[int] = []
+        for u, k in need.sort("user_idx").iter_rows():
+            seen = by_user.get(u, set())
+            if n_items - len(seen) < k:
+                raise DataError(
+                    "negatives.parquet", f"user {u}: too few unrated items to correct negatives", expected=k
+                )
+            while k:
+                c = int(rng.integers(0, n_items))
+                if c not in seen:
+                    seen.add(c)
+                    out_u.append(u)
+                    out_i.append(c)
+                    k -= 1
+        return pl.DataFrame({"user_idx": out_u, "item_idx": out_i}, schema={"user_idx": pl.Int32, "item_idx": pl.Int32})
+
+
 def protocol_names() -> list[str]:
-    return ["random-<train>-<valid>-<test> (e.g. random-80-10-10)", "leave-one-out"]
+    return [
+        "random-<train>-<valid>-<test> (e.g. random-80-10-10)",
+        "leave-one-out",
+        "predefined (the dataset's own split, negatives as published)",
+        "predefined-corrected (the same, negatives corrected)",
+    ]
 
 
 def get_protocol(name: str, loo_negatives: int = 99) -> SplitProtocol:
@@ -128,4 +311,6 @@ def get_protocol(name: str, loo_negatives: int = 99) -> SplitProtocol:
         return RandomSplit(name)
     if name == "leave-one-out":
         return LeaveOneOut(loo_negatives)
+    if name in ("predefined", "predefined-corrected"):
+        return Predefined(corrected=name.endswith("corrected"))
     raise UnknownNameError("split protocol", name, protocol_names(), param="split.instances")
