@@ -171,3 +171,46 @@ def test_real_item_bow_dims(real: CanonicalTables) -> None:
         "genres=Children's",
         "genres=Comedy",
     }
+
+
+def test_bag_fields_count_occurrences_and_get_their_own_svd(tmp_path: Path) -> None:
+    """A tag relation (CFN's T_ij = occurrences of tag j on item i) beside a binary multilabel field."""
+    from tasks.datasets.base import AcquireResult, Dataset, ExpectedCounts, SideField
+    from tasks.features import build_features, load_side_info
+
+    class Tagged(Dataset):
+        name = "tagged"
+        rating_scale = (1.0, 5.0)
+        expected = ExpectedCounts((1, 9), (1, 9), (1, 99))
+        item_side = (SideField("genres", "multilabel"), SideField("tags", "bag"))
+
+        def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
+            raise NotImplementedError
+
+        def parse(self, raw_dir: Path) -> CanonicalTables:
+            raise NotImplementedError
+
+    items = pl.DataFrame(
+        {
+            "item_idx": pl.Series([0, 1, 2, 3], dtype=pl.Int32),
+            "genres": [["Drama", "Drama"], ["Comedy"], [], ["Drama"]],
+            "tags": [["paris", "paris", "love"], ["space"], [], ["paris"]],
+        }
+    )
+    users = pl.DataFrame({"user_idx": pl.Series([0], dtype=pl.Int32)})
+    bow, vocab = bag_of_words(items, "item_idx", 4, Tagged.item_side)
+    assert vocab == sorted(vocab) and set(vocab) == {
+        "genres=Comedy", "genres=Drama", "tags=love", "tags=paris", "tags=space"
+    }  # fmt: skip
+    dense = bow.toarray()
+    assert dense[0, vocab.index("genres=Drama")] == 1.0  # multilabel stays binary
+    assert dense[0, vocab.index("tags=paris")] == 2.0 and dense[3, vocab.index("tags=paris")] == 1.0  # bag counts
+    dims = build_features(Tagged(), users, items, 1, 4, tmp_path / "f", age_encoding="raw", min_df=1, svd_k=2, seed=0)
+    assert dims["item_bow"] == 5 and dims["item_tags_svd"] == 2
+    side = load_side_info(tmp_path / "f")
+    tags = dense[:, [j for j, t in enumerate(vocab) if t.startswith("tags=")]]
+    y = side.item_relations["tags"]
+    assert y.shape == (4, 2) and side.user_relations == {}
+    u, s, _ = np.linalg.svd(tags)  # Y = P_K' D_K'^{1/2}, so Y Yᵀ = P_K' D_K' P_K'ᵀ (sign-free)
+    expected = (u[:, :2] * s[:2]) @ u[:, :2].T
+    assert np.allclose(y @ y.T, expected, atol=1e-4)

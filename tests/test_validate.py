@@ -237,3 +237,42 @@ def test_data_docs_written(tmp_path: Path) -> None:
     assert "ratings" in index
     assert not (docs / "stale.html").exists()
     assert list(docs.glob("validations/**/*.html"))
+
+
+def published_split_tables() -> Tables:
+    """The valid tables plus a weight column, a published split (user 2's item 3 is its test row) and listed
+    negatives, one of which (item 4) nobody rated: it is indexed only because the list names it."""
+    t = valid_tables()
+    ratings = t["ratings"].with_columns(pl.Series("weight", [1.0, 2.0, 3.0, 1.0, 5.0, 1.0], dtype=pl.Float32))
+    item_ids = pl.DataFrame({"item_idx": i32([0, 1, 2, 3, 4]), "raw_id": ["10", "20", "30", "40", "50"]})
+    items = pl.DataFrame({"item_idx": i32([0, 1, 2, 3, 4]), "title": list("ABCDE"), "genres": [[]] * 5})
+    predefined = ratings.select("user_idx", "item_idx").with_columns(
+        pl.Series("part", ["train", "train", "train", "train", "train", "test"])
+    )
+    negatives = pl.DataFrame({"user_idx": i32([2, 2]), "item_idx": i32([0, 4]), "line": [1, 1]})
+    return {
+        **t,
+        "ratings": ratings,
+        "items": items,
+        "item_ids": item_ids,
+        "predefined": predefined,
+        "negatives": negatives,
+    }
+
+
+def test_weights_published_split_and_candidate_only_items_pass() -> None:
+    outcome = validate_tables(published_split_tables(), Tiny(), None)
+    assert outcome.success, outcome.failures()
+    tables = {o.table for o in outcome.outcomes}
+    assert {"predefined", "negatives"} <= tables
+    assert any("listed only in negatives" in o.details or o.column == "item_idx" for o in outcome.outcomes)
+
+
+def test_bad_weight_part_and_negatives_for_a_non_test_user_are_named() -> None:
+    t = published_split_tables()
+    t = set_value(t, "ratings", "weight", 0, 0.0)
+    t = set_value(t, "predefined", "part", 0, "valid")
+    t = set_value(t, "negatives", "user_idx", 0, 0)
+    outcome = validate_tables(t, Tiny(), None)
+    failed = {(f.table, f.column) for f in outcome.failures()}
+    assert ("ratings", "weight") in failed and ("predefined", "part") in failed and ("negatives", "user_idx") in failed

@@ -335,7 +335,7 @@ def index_pairs(pairs: pl.DataFrame, tables: CanonicalTables, file: str | Path) 
     ``user_idx`` / ``item_idx``; an id the tables do not know raises ``DataError`` naming its line."""
     extra = [c for c in pairs.columns if c not in ("user_id", "item_id")]
     out = pairs.with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
-    out = out.join(tables.user_ids.rename({"raw_id": "user_id"}), on="user_id", how="left")
+    out = out.join(tables.user_ids.rename({"raw_id": "user_id"}), on="user_id", how="left", maintain_order="left")
     out = out.join(tables.item_ids.rename({"raw_id": "item_id"}), on="item_id", how="left", maintain_order="left")
     for idx, raw in (("user_idx", "user_id"), ("item_idx", "item_id")):
         bad = out.filter(pl.col(idx).is_null())
