@@ -68,13 +68,18 @@ def dataset_stats(name: str, tables: CanonicalTables, raw_dir: Path) -> dict[str
         "rating_histogram": {str(float(k)): int(v) for k, v in hist.iter_rows()},
         "ratings_per_user": quantiles(per_user),
         "ratings_per_item": quantiles(per_item),
-        "timestamps": {"min": int(r["timestamp"].min()), "max": int(r["timestamp"].max())} if n_r else {},  # type: ignore[arg-type]
+        "timestamps": _timestamp_range(r),
         "user_columns": [c for c in tables.users.columns if c != "user_idx"],
         "item_columns": [c for c in tables.items.columns if c != "item_idx"],
         "raw_files": {p.name: file_sha256(p) for p in raw_files},
         "notes": tables.notes,
         **_optional_stats(tables),
     }
+
+
+def _timestamp_range(r: pl.DataFrame) -> dict[str, int]:
+    known = r.filter(pl.col("timestamp") >= 0)["timestamp"]
+    return {"min": int(known.min()), "max": int(known.max())} if len(known) else {}  # type: ignore[arg-type]
 
 
 def _optional_stats(tables: CanonicalTables) -> dict[str, Any]:

@@ -569,10 +569,77 @@ def _stats_section(doc: Doc, root: Path, layout: Layout, dataset: str) -> None:
         _histogram(doc, hist, dataset)
     else:
         doc.note("`stats.json` has no rating histogram")
+    _implicit_rows(doc, stats)
     notes = stats.get("notes")
     if isinstance(notes, dict) and notes:
         doc.para("Ingest notes:")
         doc.bullets((f"{k}: ", Code(_compact(v))) for k, v in sorted(notes.items()))
+
+
+def _implicit_rows(doc: Doc, stats: dict[str, Any]) -> None:
+    """Interaction strengths, the dataset's published split and negatives, missing timestamps (when present)."""
+    rows: list[tuple[str, str]] = []
+    weight = stats.get("weight")
+    if isinstance(weight, dict):
+        rows.append(("interaction weight (e.g. play count)", ", ".join(f"{k} {_fmt(v, 1)}" for k, v in weight.items())))
+    split = stats.get("predefined_split")
+    if isinstance(split, dict):
+        rows.append(("published split", ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(split.items()))))
+    neg = stats.get("listed_negatives")
+    if isinstance(neg, dict):
+        rows.append(
+            (
+                "published negatives",
+                f"{_fmt(neg.get('rows'))} for {_fmt(neg.get('users'))} test users "
+                f"({_fmt(neg.get('per_user_min'))}–{_fmt(neg.get('per_user_max'))} each)",
+            )
+        )
+    if _is_number(stats.get("ratings_without_timestamp")):
+        rows.append(("interactions without a timestamp", _fmt(stats["ratings_without_timestamp"])))
+    if rows:
+        doc.table(["", "value"], rows)
+
+
+SPLIT_INFO_KEYS = (
+    ("ordering", "leave-one-out ordering"),
+    ("validation", "validation part"),
+    ("negatives", "negatives"),
+    ("listed_negatives_equal_to_test_positive", "listed negatives equal to the test positive"),
+    ("listed_negatives_rated_by_user", "listed negatives the user rated"),
+    ("listed_negatives_repeated", "listed negatives repeated"),
+    ("replaced_negatives", "negatives replaced"),
+    ("negatives_rated_by_their_user", "negatives the user rated (in the split)"),
+)
+
+
+def _splits_section(doc: Doc, root: Path, layout: Layout, dataset: str) -> None:
+    """Each split instance: part sizes, cold test rows, and how it was made (ordering, negatives policy)."""
+    base = layout.splits(dataset)
+    files = sorted(base.glob("*/split.json")) if base.is_dir() else []
+    if not files:
+        return
+    doc.heading(2, "Splits")
+    rows, details = [], []
+    for path in files:
+        info, problem = _load_json(path, root)
+        if info is None:
+            doc.note(f"split {path.parent.name}: {problem}")
+            continue
+        counts = info.get("counts") if isinstance(info.get("counts"), dict) else {}
+        rows.append(
+            (
+                path.parent.name,
+                *(_fmt(counts.get(k)) for k in ("train", "valid", "test")),
+                _fmt(info.get("test_rows_with_cold_user")),
+                _fmt(info.get("test_rows_with_cold_item")),
+            )
+        )
+        for key, label in SPLIT_INFO_KEYS:
+            if key in info:
+                details.append(f"`{path.parent.name}` {label}: {_compact(info[key])}")
+    doc.table(["split", "train", "valid", "test", "test rows, cold user", "test rows, cold item"], rows)
+    if details:
+        doc.bullets(details)
 
 
 def _density(value: Any) -> str:
@@ -887,6 +954,7 @@ def build_report(root: Path, dataset: str) -> dict[str, Path]:
     _stats_section(doc, root, layout, dataset)
     _validation_section(doc, root, layout, dataset)
     _features_section(doc, root, layout, dataset)
+    _splits_section(doc, root, layout, dataset)
     _results_section(doc, root, runs, summary)
     _unmatched_published_section(doc, dataset, summary)
     _problems_section(doc, problems)

@@ -373,3 +373,40 @@ def test_verdict_and_metric_order() -> None:
         "hr@100_full",
         "ndcg@100_full",
     ]
+
+
+def test_published_split_implicit_weights_and_ordering_are_reported(tmp_path: Path) -> None:
+    """An implicit dataset with a published split: weights, negatives and the leave-one-out ordering are said."""
+    ds = "deepcf-x"
+    ingested = tmp_path / "artifacts" / "ingested" / ds
+    ingested.mkdir(parents=True)
+    stats = {
+        "n_users": 3, "n_items": 9, "n_ratings": 12, "density": 0.44,
+        "rating_histogram": {"1.0": 12},
+        "weight": {"min": 1.0, "median": 4.0, "max": 90.0},
+        "predefined_split": {"train": 9, "test": 3},
+        "listed_negatives": {"rows": 297, "users": 3, "per_user_min": 99, "per_user_max": 99},
+        "ratings_without_timestamp": 12,
+    }  # fmt: skip
+    (ingested / "stats.json").write_text(json.dumps(stats))
+    for sid, info in {
+        "predefined-s0": {
+            "negatives": "as published",
+            "listed_negatives_equal_to_test_positive": 1,
+            "listed_negatives_rated_by_user": 2,
+            "validation": "one random training interaction per user with at least two",
+        },
+        "leave-one-out-s0": {"ordering": "latest known timestamp per user; 3 users without any timestamp get a seeded"},
+    }.items():
+        d = tmp_path / "artifacts" / "splits" / ds / sid
+        d.mkdir(parents=True)
+        counts = {"train": 6, "valid": 3, "test": 3}
+        (d / "split.json").write_text(json.dumps({"counts": counts, "test_rows_with_cold_user": 0, **info}))
+    md = build_report(tmp_path, ds)["report.md"].read_text(encoding="utf-8")
+    assert "| interaction weight (e.g. play count) | min 1.0, median 4.0, max 90.0 |" in md
+    assert "| published split | test 3, train 9 |" in md
+    assert "297 for 3 test users (99–99 each)" in md and "| interactions without a timestamp | 12 |" in md
+    assert "## Splits" in md and "| predefined-s0 | 6 | 3 | 3 | 0 |" in md
+    assert "`leave-one-out-s0` leave-one-out ordering: latest known timestamp per user" in md
+    assert "`predefined-s0` listed negatives equal to the test positive: 1" in md
+    assert "`predefined-s0` negatives: as published" in md
