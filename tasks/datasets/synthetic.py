@@ -418,7 +418,7 @@ class Synthetic(Dataset):
     spec: ClassVar[SyntheticSpec] = SyntheticSpec()
     expected = ExpectedCounts(users=(1000, 1000), items=(1000, 1000), ratings=(50_000, 50_000))
     user_side = (SideField("age", "age"), SideField("gender", "categorical"), SideField("occupation", "categorical"))
-    item_side = (SideField("title", "text"), SideField("genres", "multilabel"), SideField("tags", "multilabel"))
+    item_side = (SideField("title", "text"), SideField("genres", "multilabel"), SideField("tags", "bag"))
 
     def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
         spec, origin = self.spec, "class defaults"
