@@ -1,9 +1,11 @@
 """Per-model training speed and prediction throughput on the prepared data (run after `make run`).
 
-    python -m bench.train_bench [--root .] [--split random-80-10-10-s0] [--epochs 3] [--threads 0]
+    python -m bench.train_bench [--root .] [--split random-80-10-10-s0] [--epochs 3] [--threads 0] [--device D]
 
-Prints one line per model: parameters, seconds per epoch (mean of --epochs), test-pair predictions per
-second, seconds to score every item for every user, and the process's peak RSS.
+Prints one line per model: parameters, seconds per epoch (mean of epochs 2..--epochs: the first one pays
+warm-up such as CUDA kernel loading and cuBLAS handles; with --epochs 1, that one), test-pair predictions
+per second, seconds to score every item for every user, the process's peak RSS, and on CUDA the model's
+peak allocated device memory (training, prediction and scoring).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tasks.config import load_params
 from tasks.device import resolve_device, seed_everything, set_threads
@@ -29,19 +32,28 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: train.device)")
     args = ap.parse_args()
     params = load_params(Path(args.root) / "params.yaml")
     threads = set_threads(args.threads)
-    dev = resolve_device(params.train.device)
+    dev = resolve_device(args.device or params.train.device)
+    cuda = dev.type == "cuda"
     layout = Layout(Path(args.root))
     ctx, split = build_context(layout, params.dataset, args.split, dev)
     print(
         f"dataset {params.dataset}, split {args.split}, device {dev}, {threads} threads, "
         f"{len(ctx.ratings):,} training ratings"
     )
-    print(f"{'model':<12} {'params':>10} {'s/epoch':>8} {'pred/s':>12} {'score-all s':>11} {'peak RSS MiB':>12}")
+    if cuda:
+        print(f"GPU {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
+    print(
+        f"{'model':<12} {'params':>10} {'s/epoch':>8} {'pred/s':>12} {'score-all s':>11} {'peak RSS MiB':>12}"
+        + (f" {'peak GPU MiB':>12}" if cuda else "")
+    )
     for name in args.models or params.train.models:
         seed_everything(0)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
         model = build_model(name, params.model_config(name), ctx)
         with tempfile.TemporaryDirectory() as tmp:
             res = fit(
@@ -56,7 +68,7 @@ def main() -> None:
                 fp="",
                 progress=lambda s: None,
             )
-        s_epoch = float(np.mean([h["seconds"] for h in res.history]))
+        s_epoch = float(np.mean([h["seconds"] for h in res.history[1:] or res.history]))
         u, i = split.test["user_idx"].to_numpy(), split.test["item_idx"].to_numpy()
         t0 = time.perf_counter()
         model.predict(u, i)
@@ -66,8 +78,10 @@ def main() -> None:
             model.score_users(np.arange(s, min(s + 256, ctx.n_users)))
         score_all = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        gpu = f" {torch.cuda.max_memory_allocated(dev) / 2**20:>12.0f}" if cuda else ""
         print(
-            f"{name:<12} {model.n_parameters():>10,} {s_epoch:>8.2f} {pred_s:>12,.0f} {score_all:>11.2f} {rss:>12.0f}",
+            f"{name:<12} {model.n_parameters():>10,} {s_epoch:>8.2f} {pred_s:>12,.0f} {score_all:>11.2f} {rss:>12.0f}"
+            + gpu,
             flush=True,
         )
 

@@ -10,6 +10,10 @@ import torch
 
 from tasks.errors import ConfigError
 
+# cuBLAS reads this when it creates its first handle (the first CUDA matmul); deterministic cuBLAS needs it.
+# Set at import so it is in place before any CUDA work of a process that trains or evaluates.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":

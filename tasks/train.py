@@ -145,7 +145,9 @@ def fit(
             if sched is not None and state.get("scheduler"):
                 sched.load_state_dict(state["scheduler"])
             rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
+            torch.set_rng_state(state["torch_rng"].cpu())  # map_location moved it to the device
+            if state.get("cuda_rng") is not None and ctx.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), ctx.device)
             history, best, best_epoch = state["history"], state["best"], state["best_epoch"]
             best_state = state["best_state"]
             start_epoch = resumed_from = state["epoch"] + 1
@@ -195,6 +197,8 @@ def fit(
                         "scheduler": sched.state_dict() if sched is not None else None,
                         "rng": rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(),
+                        # dropout masks on CUDA come from the device's generator
+                        "cuda_rng": torch.cuda.get_rng_state(ctx.device) if ctx.device.type == "cuda" else None,
                         "history": history,
                         "best": best,
                         "best_epoch": best_epoch,

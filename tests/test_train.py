@@ -10,26 +10,36 @@ import pytest
 import torch
 
 from tasks.config import load_params
+from tasks.device import seed_everything
 from tasks.errors import DataError
 from tasks.evaluate import evaluate_run
 from tasks.paths import Layout
 from tasks.train import RunId, build_context, build_model, fit, train_run
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
 
 @pytest.mark.parametrize(
-    ("model", "threads"), [("biased-mf", 1), ("autorec-i", 1), ("nrp-direct", 1), ("nrp-direct", 2)]
+    ("model", "threads", "device"),
+    [
+        ("biased-mf", 1, "cpu"),
+        ("autorec-i", 1, "cpu"),
+        ("nrp-direct", 1, "cpu"),
+        ("nrp-direct", 2, "cpu"),
+        *(pytest.param(m, 1, "cuda", marks=needs_cuda) for m in ("biased-mf", "autorec-i", "nrp-direct")),
+    ],
 )
 def test_same_seed_gives_identical_metrics(
-    prepared_root: Path, model: str, threads: int, monkeypatch: pytest.MonkeyPatch
+    prepared_root: Path, model: str, threads: int, device: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HYBRIDREC_THREADS", str(threads))  # multi-threaded kernels must not change results
     layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
     run = RunId("ml-100k", model, "random-80-10-10-s0")
-    first = train_run(layout, params, run, progress=lambda s: None)
-    m1 = evaluate_run(layout, params, run)
+    first = train_run(layout, params, run, progress=lambda s: None, device=device)
+    m1 = evaluate_run(layout, params, run, device=device)
     hist1 = (layout.run("ml-100k", model, run.split_id) / "history.csv").read_text()
-    second = train_run(layout, params, run, progress=lambda s: None)
-    m2 = evaluate_run(layout, params, run)
+    second = train_run(layout, params, run, progress=lambda s: None, device=device)
+    m2 = evaluate_run(layout, params, run, device=device)
     hist2 = (layout.run("ml-100k", model, run.split_id) / "history.csv").read_text()
     assert m1["metrics"] == m2["metrics"]
     assert first["best_valid_rmse"] == second["best_valid_rmse"]
@@ -70,17 +80,29 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
         assert key in saved
 
 
-def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("model", "device"),
+    [
+        ("biased-mf", "cpu"),
+        pytest.param("biased-mf", "cuda", marks=needs_cuda),
+        # input dropout draws from the device's generator: its state must survive the kill too
+        pytest.param("nrp-direct", "cuda", marks=needs_cuda),
+    ],
+)
+def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: Path, model: str, device: str) -> None:
     layout = Layout(prepared_root)
     torch.manual_seed(0)
-    ctx, split = build_context(layout, "ml-100k", "random-80-10-10-s0", torch.device("cpu"))
-    cfg = {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256}
+    ctx, split = build_context(layout, "ml-100k", "random-80-10-10-s0", torch.device(device))
+    cfg = {
+        "biased-mf": {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256},
+        "nrp-direct": {"encoder": [16, 8], "predictor": [16, 8], "input_dropout": 0.5, "batch_size": 128},
+    }[model]
 
     def run(max_epochs: int, resume: Path | None, tag: str):  # type: ignore[no-untyped-def]
-        torch.manual_seed(0)
-        model = build_model("biased-mf", cfg, ctx)
+        seed_everything(0)
+        model_ = build_model(model, cfg, ctx)
         return fit(
-            model,
+            model_,
             ctx,
             split.valid,
             seed=0,
