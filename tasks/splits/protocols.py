@@ -238,6 +238,7 @@ class Predefined(SplitProtocol):
                 on=["user_idx", "item_idx"],
                 how="left",
             )
+            .sort("_pos")  # file order before marking repeats: the first listed copy is the one kept
             .with_columns(
                 (pl.col("item_idx") == pl.col("_pos_item")).alias("is_positive"),
                 pl.struct("user_idx", "item_idx").is_first_distinct().not_().alias("is_repeat"),
