@@ -42,7 +42,10 @@ def pct(p: float) -> str:
 def rating_metrics(
     model: RatingModel, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
 ) -> dict[str, float]:
-    """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
+    """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%.
+    None for implicit data (a one-point scale: every rating is 1, so rating errors say nothing)."""
+    if scale[0] == scale[1]:
+        return {}
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
     y = test["rating"].to_numpy().astype(np.float64)
     raw = model.predict(u, i).astype(np.float64)
