@@ -136,15 +136,17 @@ CUDA_CONFIGS = {
     "autorec-u": {"hidden": [8, 4, 8]},
     "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4]},  # masking on, BoW side sources (sparse)
     "nrp-direct-svd": {"encoder": [16, 8], "predictor": [8, 4], "side": "svd", "input_norm": "sqrt"},
+    "nrp-direct-dropout": {"encoder": [16, 8], "predictor": [8, 4], "input_dropout": 0.5, "center": "global"},
 }
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("variant", sorted(CUDA_CONFIGS))
-def test_cuda_matches_cpu(variant: str) -> None:
+def test_cuda_matches_cpu(variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same weights on CPU and CUDA: predictions, full scoring, one batch's objective and every gradient
-    agree to float32 rounding (the CUDA kernels compute the same function)."""
-    name = variant.removesuffix("-svd")
+    agree to float32 rounding (the CUDA kernels compute the same function). Input-dropout masks are drawn
+    on the CPU from one seed for both, so the dropout + masking path is compared too."""
+    name = variant.removesuffix("-svd").removesuffix("-dropout")
     cfg = CUDA_CONFIGS[variant]
     models = {}
     for dev in ("cpu", "cuda"):
@@ -164,11 +166,16 @@ def test_cuda_matches_cpu(variant: str) -> None:
         m.train()
         m.zero_grad()
     objectives = {}
+    cpu_rand = torch.rand
     for dev, m in models.items():
+        gen = torch.Generator().manual_seed(1)
+        monkeypatch.setattr(
+            torch, "rand", lambda *size, device=None, g=gen, **kw: cpu_rand(*size, generator=g).to(device)
+        )
         batch = next(iter(m.train_batches(np.random.default_rng(0))))
         objective, _, _ = m.batch_loss(batch)
         objective.backward()
-        objectives[dev] = float(objective)
+        objectives[dev] = float(objective.detach())
     assert objectives["cuda"] == pytest.approx(objectives["cpu"], rel=1e-5)
     for (pname, pc), pg in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
         assert pc.grad is not None and pg.grad is not None, pname
