@@ -58,6 +58,9 @@ class EvaluateParams:
     precision_p: tuple[float, ...] = (0.1, 0.25)
     sampled_k: int = 10
     full_k: tuple[int, ...] = (10, 50, 100)
+    # rank every item for every test user (O(users × items) model evaluations: minutes for an MLP scorer
+    # such as nrp-direct on 10^4+ items on a CPU); false keeps only the sampled ranking
+    full_ranking: bool = True
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,14 @@ def full_ranking(model: RatingModel, split: SplitResult, ks: tuple[int, ...], ch
     row_of_user = {int(u): n for n, u in enumerate(users)}
     ku = known["user_idx"].to_numpy()
     ki = known["item_idx"].to_numpy()
+    t0, next_log = time.perf_counter(), 0.1
     for s in range(0, len(users), chunk):
+        done = min(s + chunk, len(users)) / len(users)
+        if done >= next_log and s:
+            elapsed = time.perf_counter() - t0
+            log.info("full ranking: %.0f%% of %d users, %.0fs elapsed, ~%.0fs left", 100 * done, len(users),
+                     elapsed, elapsed / done * (1 - done))  # fmt: skip
+            next_log = done + 0.1
         block = users[s : s + chunk]
         scores = model.score_users(block).astype(np.float64)
         sel = (ku >= block.min()) & (ku <= block.max())
@@ -127,7 +134,8 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
         extra["n_candidates_min"] = sampled.pop("n_candidates_min")
         extra["negatives"] = split.info.get("negatives", "sampled by the split")
         metrics.update(sampled)
-        metrics.update(full_ranking(model, split, params.evaluate.full_k))
+        if params.evaluate.full_ranking:
+            metrics.update(full_ranking(model, split, params.evaluate.full_k))
     train_info = read_json(layout.run(run.dataset, run.model, run.split_id) / "train.json")
     result = {
         "dataset": run.dataset,
