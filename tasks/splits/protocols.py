@@ -61,13 +61,15 @@ class LeaveOneOut(SplitProtocol):
         self, ratings: pl.DataFrame, n_items: int, seed: int, *, extras: Mapping[str, pl.DataFrame] | None = None
     ) -> SplitResult:
         rng = np.random.default_rng(seed)
-        ts = ratings["timestamp"].to_numpy()
-        missing = ts < 0
-        # tie key: item_idx for known timestamps; a seeded random key where the timestamp is unknown
-        tie = ratings["item_idx"].to_numpy().astype(np.float64)
-        tie[missing] = np.random.default_rng([seed, 1]).random(int(missing.sum())) * len(tie)
-        order = np.lexsort((tie, np.where(missing, -1, ts), ratings["user_idx"].to_numpy()))
-        r = ratings.with_row_index("_row")[order]
+        missing = (ratings["timestamp"] < 0).to_numpy()
+        r = ratings.with_row_index("_row")
+        if missing.any():  # unknown timestamps: -1 (older than any known), ties by a seeded random key
+            tie = r["item_idx"].to_numpy().astype(np.float64)
+            tie[missing] = np.random.default_rng([seed, 1]).random(int(missing.sum())) * len(tie)
+            r = r.with_columns(pl.Series("_tie", tie), pl.col("timestamp").clip(lower_bound=-1))
+            r = r.sort(["user_idx", "timestamp", "_tie"])
+        else:
+            r = r.sort(["user_idx", "timestamp", "item_idx"])
         users = r["user_idx"].to_numpy()
         rows = r["_row"].to_numpy()
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
