@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,48 @@ def download(url: str, dest: Path, checksum: Checksum | None, timeout_s: float =
         raise
     os.replace(part, dest)
     return dest
+
+
+def download_recorded(
+    url: str,
+    target: Path,
+    timeout_s: float,
+    accept: Callable[[Path], object] | None = None,
+    fetch: Callable[[str, Path, Checksum | None, float], Path] = download,
+) -> Path:
+    """Download a file that has no published checksum: the first download records its sha256 in a sidecar
+    (``<target>.sha256``), later ones are verified against it. ``accept`` (a gzip check, an extraction...) runs
+    on the downloaded file before its digest is recorded; if it raises, the file is removed and nothing is
+    recorded. ``fetch`` is the download function (dataset modules pass their own name, a test seam)."""
+    sidecar = target.with_name(target.name + ".sha256")
+    pinned = None
+    if sidecar.is_file():
+        words = sidecar.read_text(encoding="utf-8").split()
+        if not words or not re.fullmatch(r"[0-9a-fA-F]{64}", words[0]):
+            raise AcquisitionError(f"{sidecar}: not a sha256 sidecar (delete it to record a new one)")
+        pinned = Checksum("sha256", words[0])
+    try:
+        got = fetch(url, target, pinned, timeout_s)
+    except AcquisitionError as exc:
+        if pinned is not None and "mismatch" in str(exc):
+            raise AcquisitionError(
+                f"{exc} (recorded in {sidecar} at the first download; upstream may have published a new version: "
+                f"delete the sidecar to accept it)"
+            ) from exc
+        raise
+    if accept is not None:
+        try:
+            accept(got)
+        except Exception:
+            got.unlink(missing_ok=True)  # a fresh download next time
+            raise
+    if pinned is None:
+        digest = Checksum("sha256", "").compute(got)
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(f"{digest}  {got.name}\n", encoding="utf-8")
+        os.replace(tmp, sidecar)
+        log.info("recorded sha256 %s of %s in %s", digest, got, sidecar)
+    return got
 
 
 def _safe_member_path(name: str, archive: Path) -> PurePosixPath:

@@ -1,12 +1,21 @@
-"""Shared fixtures: small raw data in the official MovieLens-100K format, real-data location, Prefect."""
+"""Shared fixtures: small raw data in the official MovieLens-100K format, real-data location, Prefect, and
+the network seams (no test reaches beyond this machine: downloads are stand-ins serving local files)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
+
+import tasks.acquire as acquire_mod
+from tasks.acquire import verify
+from tasks.errors import AcquisitionError
 
 os.environ.setdefault("HYBRIDREC_THREADS", "1")  # tests may run beside other processes on 2 cores
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -134,3 +143,52 @@ def prepared_root(tmp_path: Path, ml100k_small: Path) -> Path:
     )
     make_splits(layout, params, "ml-100k")
     return root
+
+
+# ---------------------------------------------------------------------------------------------- network seams
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_connect = socket.socket.connect
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never use the network: a connection beyond loopback (Prefect's local server is fine) fails."""
+
+    def guarded(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in LOOPBACK:
+            raise OSError(f"tests do not use the network (tried {address})")
+        _connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def no_network(url: str, dest: Path, checksum: object, timeout_s: float = 30.0) -> Path:
+    """A stand-in for ``tasks.acquire.download`` on a machine without network."""
+    raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
+
+
+def fake_download(source: Path | Callable[[str], Path], calls: list[str]):  # type: ignore[no-untyped-def]
+    """A stand-in for ``tasks.acquire.download`` serving a local file (``source``, or ``source(url)``) and
+    verifying it like the real one; every URL asked for is appended to ``calls``."""
+
+    def fake(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
+        calls.append(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source(url) if callable(source) else source, dest)
+        try:
+            verify(dest, checksum)
+        except AcquisitionError:
+            dest.unlink()
+            raise
+        return dest
+
+    return fake
+
+
+def go_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: ModuleType) -> Path:
+    """``module.download`` fails as without network; the download cache is a fresh temporary directory."""
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(module, "download", no_network)
+    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
+    return cache

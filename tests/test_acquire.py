@@ -517,3 +517,12 @@ def test_acquire_recbole_wheel_with_hostile_member_fails_cleanly(
         MovieLens100K().acquire(dest, None, timeout_s=1)
     assert not dest.exists() and _leftovers(tmp_path) == []
     assert not any(p.name == "evil.txt" for p in tmp_path.rglob("*"))
+
+
+def test_the_test_suite_cannot_reach_the_network() -> None:
+    import socket
+
+    with pytest.raises(OSError, match="tests do not use the network"):
+        socket.create_connection(("203.0.113.7", 80), timeout=1)
+    with pytest.raises(AcquisitionError, match="could not download"):
+        download("http://203.0.113.7/ml-100k.zip", Path("/tmp/never.zip"), None, 1)

@@ -28,6 +28,7 @@ from tasks.datasets.amazon import (
     read_reviews,
 )
 from tasks.errors import AcquisitionError, DataError
+from tests.conftest import go_offline
 
 C = CATEGORY
 # (user, item, rating, ts); user A3 rates B1 twice (a later re-rating), and one line is repeated verbatim
@@ -398,13 +399,7 @@ def test_missing_raw_file_names_the_choice(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- acquisition
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    def no_network(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
-
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(amazon_mod, "download", no_network)
-    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
-    return cache
+    return go_offline(monkeypatch, tmp_path, amazon_mod)
 
 
 def test_acquire_from_local_directory_with_a_choice(tmp_path: Path, offline: Path) -> None:

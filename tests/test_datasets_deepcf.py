@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-import tasks.acquire as acquire_mod
 import tasks.datasets.deepcf as deepcf
-from tasks.acquire import verify
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP
 from tasks.errors import AcquisitionError, DataError
 from tasks.splits import check_split, get_protocol
+from tests.conftest import fake_download, go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deepcf"
 NAMES = {"deepcf-lastfm": "lastfm", "deepcf-amusic": "AMusic", "deepcf-atoy": "AToy", "deepcf-ml-1m": "ml-1m"}
@@ -272,31 +270,12 @@ def test_predefined_protocols_on_the_parsed_tables(tmp_path: Path) -> None:
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No network: every download fails; the download cache is a fresh temporary directory."""
-
-    def no_network(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
-
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(deepcf, "download", no_network)
-    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
-    return cache
+    return go_offline(monkeypatch, tmp_path, deepcf)
 
 
 def _serve(files: Path, calls: list[str]):  # type: ignore[no-untyped-def]
     """A fake ``download`` serving the files of ``files`` by the name at the end of the URL."""
-
-    def fake(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        calls.append(url)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files / url.rsplit("/", 1)[1], dest)
-        try:
-            verify(dest, checksum)
-        except AcquisitionError:
-            dest.unlink()
-            raise
-        return dest
-
-    return fake
+    return fake_download(lambda url: files / url.rsplit("/", 1)[1], calls)
 
 
 def _sha(p: Path) -> str:

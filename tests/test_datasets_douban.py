@@ -13,13 +13,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-import tasks.acquire as acquire_mod
 import tasks.datasets.douban as douban_mod
 from tasks.acquire import verify
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP
 from tasks.datasets.douban import GCMC_SHA256, GCMC_URL, MAT_FILE, Douban, DoubanGCMC
 from tasks.errors import AcquisitionError, DataError
+from tests.conftest import go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MAT_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Feb 13 16:03:43 2017 HDF5 schema 1.00 ."
@@ -251,13 +251,7 @@ def test_bad_masks(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- acquisition
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    def no_network(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
-
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(douban_mod, "download", no_network)
-    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
-    return cache
+    return go_offline(monkeypatch, tmp_path, douban_mod)
 
 
 def _sha(path: Path) -> str:

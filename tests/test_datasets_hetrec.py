@@ -12,13 +12,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import tasks.acquire as acquire_mod
 import tasks.datasets._movielens_csv as mlcsv
-from tasks.acquire import verify
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP, CanonicalTables
 from tasks.datasets.hetrec import LASTFM_MD5, Delicious, LastFM
 from tasks.errors import AcquisitionError, DataError
+from tests.conftest import fake_download, go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REAL_LASTFM = SHARED / "hetrec2011-lastfm-2k"
@@ -401,32 +400,10 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _fake_download(zip_path: Path, calls: list[str]):  # type: ignore[no-untyped-def]
-    def fake(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        calls.append(url)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(zip_path, dest)
-        try:
-            verify(dest, checksum)
-        except AcquisitionError:
-            dest.unlink()
-            raise
-        return dest
-
-    return fake
-
-
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No network: the official download fails; the download cache is a fresh temporary directory."""
-
-    def no_network(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
-
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(mlcsv, "download", no_network)
-    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
-    return cache
+    return go_offline(monkeypatch, tmp_path, mlcsv)
 
 
 @pytest.mark.parametrize("name", ["lastfm", "delicious"])
@@ -496,7 +473,7 @@ def test_delicious_official_download_records_sha256_then_verifies(
 ) -> None:
     z1 = _zip(tmp_path / "v1.zip", write_delicious(tmp_path / "files"))
     calls: list[str] = []
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z1, calls))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z1, calls))
     ds = get_dataset("delicious")
     dest = tmp_path / "data" / "delicious"
     res = ds.acquire(dest, None, 5)
@@ -507,7 +484,7 @@ def test_delicious_official_download_records_sha256_then_verifies(
     ds.acquire(tmp_path / "again", None, 5)  # same bytes: verified against the sidecar
     z2 = _zip(tmp_path / "v2.zip", write_delicious(tmp_path / "files2", timestamps_file=True))
     (offline / "hetrec2011-delicious-2k.zip").unlink()
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z2, calls))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z2, calls))
     with pytest.raises(AcquisitionError) as ei:
         ds.acquire(tmp_path / "data2", None, 5)
     assert f"sha256 mismatch: expected {digest}" in str(ei.value) and str(sidecar) in str(ei.value)
@@ -518,7 +495,7 @@ def test_lastfm_official_download_verified_with_pinned_md5(
 ) -> None:
     z = _zip(tmp_path / "served.zip", write_lastfm(tmp_path / "files"))
     calls: list[str] = []
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z, calls))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z, calls))
     dest = tmp_path / "data" / "lastfm"
     with pytest.raises(AcquisitionError, match="md5 mismatch"):
         get_dataset("lastfm").acquire(dest, None, 5)

@@ -12,9 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-import tasks.acquire as acquire_mod
 import tasks.datasets._movielens_csv as mlcsv
-from tasks.acquire import verify
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import Dataset, canonicalize
 from tasks.datasets.ml1m import MD5 as ML1M_MD5
@@ -22,6 +20,7 @@ from tasks.datasets.ml1m import URL as ML1M_URL
 from tasks.datasets.ml1m import MovieLens1M, parse_movies, parse_users
 from tasks.datasets.ml20m import MovieLensLatestSmall
 from tasks.errors import AcquisitionError, DataError
+from tests.conftest import fake_download, go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 CSV_NAMES = ["ml-20m", "ml-25m", "ml-latest-small"]
@@ -436,34 +435,10 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _fake_download(zip_path: Path, calls: list[str]):  # type: ignore[no-untyped-def]
-    """A stand-in for ``tasks.acquire.download`` serving ``zip_path`` (verifying like the real one)."""
-
-    def fake(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        calls.append(url)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(zip_path, dest)
-        try:
-            verify(dest, checksum)
-        except AcquisitionError:
-            dest.unlink()
-            raise
-        return dest
-
-    return fake
-
-
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No network: the official download fails; the download cache is a fresh temporary directory."""
-
-    def no_network(url: str, dest: Path, checksum, timeout_s: float = 30.0) -> Path:  # type: ignore[no-untyped-def]
-        raise AcquisitionError(f"could not download {url}: <urlopen error [Errno -3] no network>")
-
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(mlcsv, "download", no_network)
-    monkeypatch.setattr(acquire_mod, "DEFAULT_CACHE", cache)
-    return cache
+    return go_offline(monkeypatch, tmp_path, mlcsv)
 
 
 @pytest.mark.parametrize(
@@ -550,7 +525,7 @@ def test_official_download_verified_with_pinned_md5(
 ) -> None:
     z = _zip(tmp_path / "served.zip", "ml-1m", write_ml1m(tmp_path / "files"))
     calls: list[str] = []
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z, calls))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z, calls))
     dest = tmp_path / "data" / "ml-1m"
     with pytest.raises(AcquisitionError, match="md5 mismatch"):  # the real pinned MD5 ≠ our small zip
         get_dataset("ml-1m").acquire(dest, None, 5)
@@ -564,7 +539,7 @@ def test_latest_small_records_sha256_then_verifies(
     tmp_path: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     z1 = _zip(tmp_path / "v1.zip", "ml-latest-small", write_mlcsv(tmp_path / "files"))
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z1, []))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z1, []))
     ds = get_dataset("ml-latest-small")
     assert isinstance(ds, MovieLensLatestSmall) and ds.md5 is None
     dest = tmp_path / "data" / "ml-latest-small"
@@ -576,7 +551,7 @@ def test_latest_small_records_sha256_then_verifies(
     # upstream changed (or the download is corrupt): refused, and the sidecar is named
     z2 = _zip(tmp_path / "v2.zip", "ml-latest-small", write_mlcsv(tmp_path / "files2", n_users=31))
     (offline / "ml-latest-small.zip").unlink()
-    monkeypatch.setattr(mlcsv, "download", _fake_download(z2, []))
+    monkeypatch.setattr(mlcsv, "download", fake_download(z2, []))
     with pytest.raises(AcquisitionError) as ei:
         ds.acquire(tmp_path / "data2", None, 5)
     assert f"sha256 mismatch: expected {digest}" in str(ei.value) and str(sidecar) in str(ei.value)

@@ -13,7 +13,6 @@ Values outside the scale (0, 5.5) are reported by ``canonicalize``'s scale check
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -21,11 +20,10 @@ from typing import ClassVar
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import Checksum, copy_files, download, extract_zip, try_sources, verify
+from tasks.acquire import Checksum, copy_files, download, download_recorded, extract_zip, try_sources, verify
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
-from tasks.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -101,27 +99,7 @@ class MovieLensZip(Dataset):
             self._extract(download(self.url, target, Checksum("md5", self.md5), timeout_s), dest)
             return "zip"
         # No published checksum: the first download records its sha256 in a sidecar, later ones verify it.
-        sidecar = cache / f"{self.archive}.sha256"
-        pinned = None
-        if sidecar.is_file():
-            words = sidecar.read_text(encoding="utf-8").split()
-            if not words or not re.fullmatch(r"[0-9a-fA-F]{64}", words[0]):
-                raise AcquisitionError(f"{sidecar}: not a sha256 sidecar (delete it to record a new one)")
-            pinned = Checksum("sha256", words[0])
-        try:
-            got = download(self.url, target, pinned, timeout_s)
-        except AcquisitionError as exc:
-            if pinned is not None and "mismatch" in str(exc):
-                raise AcquisitionError(
-                    f"{exc} (recorded in {sidecar} at the first download; upstream may have published a new "
-                    f"version: delete the sidecar to accept it)"
-                ) from exc
-            raise
-        self._extract(got, dest)
-        if pinned is None:
-            digest = Checksum("sha256", "").compute(got)
-            write_text(sidecar, f"{digest}  {self.archive}\n")
-            log.info("%s: recorded sha256 %s of %s in %s", self.name, digest, got, sidecar)
+        download_recorded(self.url, target, timeout_s, accept=lambda got: self._extract(got, dest), fetch=download)
         return "zip"
 
 

@@ -69,13 +69,13 @@ from typing import Any, ClassVar
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import Checksum, download, try_sources
+from tasks.acquire import download, download_recorded, try_sources
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
-from tasks.io import atomic_dir, write_text
+from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -640,31 +640,6 @@ class Amazon(Dataset):
 
 
 def _download_recorded(url: str, target: Path, timeout_s: float) -> Path:
-    """Download without a published checksum: record its sha256 in a sidecar the first time, verify later."""
-    sidecar = target.with_name(target.name + ".sha256")
-    pinned = None
-    if sidecar.is_file():
-        words = sidecar.read_text(encoding="utf-8").split()
-        if not words or not re.fullmatch(r"[0-9a-fA-F]{64}", words[0]):
-            raise AcquisitionError(f"{sidecar}: not a sha256 sidecar (delete it to record a new one)")
-        pinned = Checksum("sha256", words[0])
-    try:
-        got = download(url, target, pinned, timeout_s)
-    except AcquisitionError as exc:
-        if pinned is not None and "mismatch" in str(exc):
-            raise AcquisitionError(
-                f"{exc} (recorded in {sidecar} at the first download; upstream may have published a new version: "
-                f"delete the sidecar to accept it)"
-            ) from exc
-        raise
-    if got.name.endswith(".gz"):
-        try:
-            check_gzip(got)
-        except AcquisitionError:
-            got.unlink(missing_ok=True)  # a fresh download next time
-            raise
-    if pinned is None:
-        digest = Checksum("sha256", "").compute(got)
-        write_text(sidecar, f"{digest}  {got.name}\n")
-        log.info("amazon: recorded sha256 %s of %s in %s", digest, got, sidecar)
-    return got
+    """No published checksum: sha256 recorded at the first download (a gzip must be whole first)."""
+    accept = check_gzip if target.name.endswith(".gz") else None
+    return download_recorded(url, target, timeout_s, accept=accept, fetch=download)

@@ -48,7 +48,7 @@ from typing import ClassVar
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import Checksum, copy_files, download, try_sources
+from tasks.acquire import Checksum, copy_files, download, download_recorded, try_sources
 from tasks.datasets import register
 from tasks.datasets.base import (
     MISSING_TIMESTAMP,
@@ -61,7 +61,6 @@ from tasks.datasets.base import (
 )
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
-from tasks.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -443,26 +442,7 @@ def _download_pinned(url: str, target: Path, sha256: str | None, timeout_s: floa
     """Download verified against the pinned sha256, or against one recorded at the first download."""
     if sha256 is not None:
         return download(url, target, Checksum("sha256", sha256), timeout_s)
-    sidecar = target.with_name(target.name + ".sha256")
-    pinned = None
-    if sidecar.is_file():
-        words = sidecar.read_text(encoding="utf-8").split()
-        if not words or not re.fullmatch(r"[0-9a-fA-F]{64}", words[0]):
-            raise AcquisitionError(f"{sidecar}: not a sha256 sidecar (delete it to record a new one)")
-        pinned = Checksum("sha256", words[0])
-    try:
-        got = download(url, target, pinned, timeout_s)
-    except AcquisitionError as exc:
-        if pinned is not None and "mismatch" in str(exc):
-            raise AcquisitionError(
-                f"{exc} (recorded in {sidecar} at the first download; delete the sidecar to accept the new file)"
-            ) from exc
-        raise
-    if pinned is None:
-        digest = Checksum("sha256", "").compute(got)
-        write_text(sidecar, f"{digest}  {target.name}\n")
-        log.info("recorded sha256 %s of %s in %s", digest, got, sidecar)
-    return got
+    return download_recorded(url, target, timeout_s, fetch=download)
 
 
 @register
