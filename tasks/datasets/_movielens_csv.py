@@ -47,14 +47,17 @@ class MovieLensZip(Dataset):
         if source_dir is not None:
             attempts.append((f"local directory {source_dir}", lambda: self._from_local(Path(source_dir), dest)))
         attempts.append((self.url, lambda: self._from_official(dest, timeout_s)))
+        label, layout = try_sources(self.name, attempts, self.how_to(dest))
+        return AcquireResult(dest, label, str(layout))
+
+    def how_to(self, dest: Path) -> str:
+        """What a user without network does: which file to download from where, and where to put it."""
         checksum = f" (MD5 {self.md5})" if self.md5 else ""
-        how = (
+        return (
             f"Download {self.url}{checksum} and either put {self.archive} itself, or the {self.folder}/ folder "
             f"it unzips to, into a directory named by acquire.source_dir (or HYBRIDREC_SOURCE_DIR); or put the "
             f"files {', '.join(self.required_files)} into {dest}."
         )
-        label, layout = try_sources(self.name, attempts, how)
-        return AcquireResult(dest, label, str(layout))
 
     def is_acquired(self, raw_dir: Path) -> bool:
         return all((raw_dir / f).is_file() for f in self.required_files)

@@ -44,12 +44,10 @@ from typing import ClassVar
 
 import polars as pl
 
-from tasks.acquire import try_sources
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import MovieLensZip, check_unique_ids, decode_lines, split_middle
 from tasks.datasets.base import (
     MISSING_TIMESTAMP,
-    AcquireResult,
     CanonicalTables,
     ExpectedCounts,
     SideField,
@@ -248,19 +246,13 @@ class HetRecZip(MovieLensZip):
     rating_scale = (1.0, 1.0)
     optional_files: ClassVar[tuple[str, ...]] = ("readme.txt",)
 
-    def acquire(self, dest: Path, source_dir: Path | None, timeout_s: float) -> AcquireResult:
-        attempts = []
-        if source_dir is not None:
-            attempts.append((f"local directory {source_dir}", lambda: self._from_local(Path(source_dir), dest)))
-        attempts.append((self.url, lambda: self._from_official(dest, timeout_s)))
+    def how_to(self, dest: Path) -> str:
         checksum = f" (MD5 {self.md5})" if self.md5 else ""
-        how = (
+        return (
             f"Download {self.url}{checksum} and put {self.archive} itself, or the files it holds (directly or in a "
             f"{self.folder}/ folder), into a directory named by acquire.source_dir (or HYBRIDREC_SOURCE_DIR); or "
             f"put the files {', '.join(self.required_files)} into {dest}."
         )
-        label, layout = try_sources(self.name, attempts, how)
-        return AcquireResult(dest, label, str(layout))
 
 
 # ---------------------------------------------------------------------------------------------- Last.fm
