@@ -90,6 +90,8 @@ def field_matrix(
     table: pl.DataFrame, idx_col: str, n: int, f: SideField, age_encoding: str = "raw", min_df: int = 1
 ) -> tuple[sp.csr_matrix, list[str]]:
     """One field's matrix (n × its vocabulary), rows placed at their entity index."""
+    if f.kind == "numeric":
+        return numeric_column(table, idx_col, n, f.column)
     tokens = field_tokens(table[f.column].to_list(), f, age_encoding)
     if not any(tokens):
         return sp.csr_matrix((n, 0), dtype=np.float32), []
@@ -101,6 +103,19 @@ def field_matrix(
     order = table[idx_col].to_numpy()
     perm = sp.csr_matrix((np.ones(len(order), dtype=np.float32), (order, np.arange(len(order)))), shape=(n, len(order)))
     return sp.csr_matrix(perm @ rows), list(vec.get_feature_names_out())
+
+
+def numeric_column(table: pl.DataFrame, idx_col: str, n: int, column: str) -> tuple[sp.csr_matrix, list[str]]:
+    """A numeric field as one standardized column (z-score over the listed entities; missing or constant → 0)."""
+    v = table[column].cast(pl.Float64).to_numpy()
+    ok = np.isfinite(v)
+    z = np.zeros(len(v))
+    if ok.any():
+        std = v[ok].std()
+        z[ok] = (v[ok] - v[ok].mean()) / std if std > 0 else 0.0
+    col = np.zeros(n, dtype=np.float32)
+    col[table[idx_col].to_numpy()] = z
+    return sp.csr_matrix(col[:, None]), [f"{column}=value"]
 
 
 def svd_reduce(x: sp.csr_matrix, k: int, seed: int) -> np.ndarray:

@@ -404,3 +404,27 @@ def test_no_source_says_what_to_do(tmp_path: Path) -> None:
     assert not dest.exists()
     with pytest.raises(DataError, match="no mapping file"):
         get_dataset("custom").parse(tmp_path / "empty")
+
+
+def test_numeric_and_bag_fields(tmp_path: Path) -> None:
+    """A numeric column (standardized, missing → mean) and a bag column (repeats count) beside the others."""
+    from tasks.features import bag_of_words
+
+    raw = write_custom(tmp_path / "raw", _mapping(users__fields={"age": "numeric", "hobbies": "bag"}))
+    (raw / "users.csv").write_text(
+        "userId,gender,age,job,bio,hobbies\nu1,F,30,w,,chess|go|chess\nu2,M,,e,,\nu3,M,50,r,,go\n"
+    )
+    ds = get_dataset("custom")
+    t = ds.configure(raw).parse(raw)
+    assert [(f.column, f.kind) for f in ds.user_side] == [("age", "numeric"), ("hobbies", "bag")]
+    assert _row(t, "user", "u1")["hobbies"] == ["chess", "go", "chess"]  # a bag keeps repeats
+    assert _row(t, "user", "u2")["age"] == 40.0 and t.notes["users_age_imputed_with_mean"] == 1
+    bow, vocab = bag_of_words(t.users, "user_idx", t.n_users, ds.user_side)
+    dense = bow.toarray()
+    u1 = int(t.user_ids.filter(pl.col("raw_id") == "u1")["user_idx"][0])
+    assert vocab == ["age=value", "hobbies=chess", "hobbies=go"]
+    assert dense[u1, 1] == 2.0 and dense[:, 0].mean() == pytest.approx(0.0, abs=1e-6)
+    assert sorted(dense[:, 0].tolist()) == pytest.approx([-1.2247, 0.0, 1.2247], abs=1e-4)  # 30, 40 (mean), 50
+    (raw / "users.csv").write_text("userId,gender,age,job,bio,hobbies\nu1,F,thirty,w,,\n")
+    with pytest.raises(DataError, match=r"users\.csv, line 2"):
+        get_dataset("custom").configure(raw).parse(raw)

@@ -30,7 +30,7 @@ import polars as pl
 
 from tasks.errors import ConfigError, DataError
 
-SideKind = Literal["categorical", "text", "multilabel", "age", "bag"]
+SideKind = Literal["categorical", "text", "multilabel", "age", "bag", "numeric"]
 MISSING_TIMESTAMP = -1
 
 RATING_SCHEMA: dict[str, pl.DataType] = {
@@ -51,6 +51,7 @@ class SideField:
     ``categorical`` / ``age``: one token; ``text``: word tokens; ``multilabel``: a list, each element one binary
     token; ``bag``: a list where an element repeated n times counts n (a tag-assignment or friendship relation:
     CFN's matrix T with T_ij = occurrences of tag j on item i). Each ``bag`` field also gets its own truncated SVD.
+    ``numeric``: a real value (price, year...), one feature column, standardized over the entities by features.
     """
 
     column: str

@@ -28,9 +28,11 @@ is optional::
       fields: {title: text, genres: multilabel}
 
 Field kinds are those of the bag-of-words features: ``categorical`` (one token per value), ``text`` (words),
-``multilabel`` (a ``multilabel_sep``-separated string, or a Parquet list), ``age`` (an integer; empty → -1,
-"unknown"). Every rated user / item gets a side row: one missing from the side table gets empty values (age
--1), counted in ``notes``.
+``multilabel`` (a ``multilabel_sep``-separated string, or a Parquet list), ``bag`` (the same, but a repeated
+label counts: tags, friends; it also gets its own SVD), ``age`` (an integer; empty → -1, "unknown"),
+``numeric`` (a number: one standardized feature; empty → the mean of the rated entities, counted in
+``notes``). Every rated user / item gets a side row: one missing from the side table gets empty values (age
+-1, numeric the mean), counted in ``notes``.
 
 **Duplicates**: with ``duplicates: error`` (default for explicit data) a repeated (user, item) pair is an error
 naming its lines; ``keep_latest`` drops rows identical in (user, item, rating, timestamp) and keeps the latest
@@ -577,17 +579,26 @@ def read_ratings(m: Mapping, base_dir: Path, notes: dict[str, object]) -> tuple[
 
 def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, notes: dict[str, object]) -> pl.Expr:
     col, dtype = f.column, df.schema[f.column]
-    if f.kind == "multilabel":
+    if f.kind == "numeric":
+        if dtype.is_numeric():
+            values = df[col].cast(pl.Float64)
+        else:
+            text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
+            present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
+            to_number(present, path, col, pl.Float64())  # names the line of a non-numeric value
+            values = text.cast(pl.Float64, strict=False)
+        values = values.fill_nan(None)
+        notes[f"{spec.table.key}_missing_{col}"] = int(values.is_null().sum())
+        return pl.lit(values).alias(col)  # missing values are imputed with the mean once side rows are joined
+    if f.kind in ("multilabel", "bag"):
         if isinstance(dtype, pl.List):
             labels = pl.col(col).cast(pl.List(pl.Utf8))
         else:
             labels = pl.col(col).cast(pl.Utf8).str.split(spec.multilabel_sep)
-        return (
-            labels.list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
-            .list.unique(maintain_order=True)
-            .fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
-            .alias(col)
-        )
+        labels = labels.list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+        if f.kind == "multilabel":  # a bag keeps repeats: they are counts
+            labels = labels.list.unique(maintain_order=True)
+        return labels.fill_null(pl.lit([], dtype=pl.List(pl.Utf8))).alias(col)
     if f.kind == "age":
         if dtype.is_numeric():
             ages = df[col].cast(pl.Float64)
@@ -643,8 +654,12 @@ def complete_side(
     notes[f"{key}_without_side_row"] = int(joined["_listed"].null_count())
     fills = []
     for f in spec.fields:
-        if f.kind == "multilabel":
+        if f.kind in ("multilabel", "bag"):
             fills.append(pl.col(f.column).fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))
+        elif f.kind == "numeric":
+            mean = joined[f.column].mean()
+            notes[f"{key}_{f.column}_imputed_with_mean"] = int(joined[f.column].null_count())
+            fills.append(pl.col(f.column).fill_null(mean if mean is not None else 0.0))
         elif f.kind == "age":
             fills.append(pl.col(f.column).fill_null(UNKNOWN_AGE))
         else:
