@@ -17,6 +17,7 @@ import polars as pl
 
 from models.base import RatingModel
 from tasks.config import Params
+from tasks.datasets import get_dataset
 from tasks.device import resolve_device, set_threads
 from tasks.io import read_json, write_json
 from tasks.metrics import (
@@ -42,10 +43,7 @@ def pct(p: float) -> str:
 def rating_metrics(
     model: RatingModel, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
 ) -> dict[str, float]:
-    """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%.
-    None for implicit data (a one-point scale: every rating is 1, so rating errors say nothing)."""
-    if scale[0] == scale[1]:
-        return {}
+    """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
     y = test["rating"].to_numpy().astype(np.float64)
     raw = model.predict(u, i).astype(np.float64)
@@ -126,7 +124,9 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
     t0 = time.perf_counter()
     model, ctx, split = load_trained(layout, run, dev)
     protocol = get_protocol(run.protocol, params.split.loo_negatives)
-    metrics = rating_metrics(model, split.test, ctx.rating_scale, params.evaluate.precision_p)
+    implicit = get_dataset(run.dataset, raw_dir=layout.raw(run.dataset)).implicit
+    # implicit data: every interaction is a 1, so rating errors say nothing; only the ranking metrics count
+    metrics = {} if implicit else rating_metrics(model, split.test, ctx.rating_scale, params.evaluate.precision_p)
     extra: dict[str, Any] = {}
     if protocol.implicit_eval and split.negatives is not None:
         sampled = sampled_ranking(model, split, params.evaluate.sampled_k)

@@ -4,12 +4,13 @@ sampled ranking, candidate-only items, implicit weights: the machinery the DeepC
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from tasks.datasets.base import MISSING_TIMESTAMP, canonicalize, index_pairs
+from tasks.datasets.base import MISSING_TIMESTAMP, ExpectedCounts, canonicalize, index_pairs
 from tasks.errors import ConfigError, DataError
 from tasks.evaluate import sampled_ranking
 from tasks.splits import SplitResult, check_split, get_protocol
@@ -180,3 +181,56 @@ def test_candidate_only_items_get_an_index_and_weights_are_kept() -> None:
         with pytest.raises(DataError, match=r"x\.negative, line 7: user_id '12' is not in the ratings"):
             index_pairs(pl.DataFrame({"user_id": ["12"], "item_id": ["9"], "line": [7]}), t, "x.negative")
         assert replace(t, negatives=mapped).as_dict().keys() >= {"ratings", "negatives"}
+
+
+def test_a_published_split_dataset_runs_through_every_stage(tmp_path: Path) -> None:
+    """DeepCF-format files → acquire → ingest → GX validation → features → predefined splits → train → evaluate:
+    ranking metrics over the published candidates, no rating errors (implicit data)."""
+    from tasks.config import load_params
+    from tasks.datasets import get_dataset
+    from tasks.evaluate import evaluate_run
+    from tasks.features import build_features
+    from tasks.ingest import acquire_dataset, ingest_dataset, load_tables
+    from tasks.paths import Layout
+    from tasks.splitting import make_splits
+    from tasks.train import RunId, train_run
+    from tasks.validate import raise_on_failure, validate_tables
+    from tests.conftest import small_params, write_params
+    from tests.test_datasets_deepcf import write_deepcf
+
+    rng = np.random.default_rng(0)
+    train, test, negatives = [], [], []
+    for u in range(30):
+        items = [int(i) for i in rng.choice(60, 12, replace=False)]
+        train += [(u, i, 5) for i in items[:11]]
+        test.append((u, items[11], 4))
+        neg = [int(i) for i in rng.choice([i for i in range(60) if i not in items], 20, replace=False)]
+        if u == 0:
+            neg[0] = items[11]  # the test positive among its own negatives
+        if u == 1:
+            neg[0] = items[0]  # a training positive listed as a negative
+        negatives.append((u, items[11], neg))
+    src = write_deepcf(tmp_path / "src", "AMusic", train=train, test=test, negatives=negatives)
+    ds = "deepcf-amusic"
+    raw = small_params(src, instances=["predefined-s0", "predefined-corrected-s0"], models=["biased-mf"])
+    root = write_params(tmp_path / "proj", {**raw, "dataset": ds})
+    layout, params = Layout(root), load_params(root / "params.yaml")
+    acquire_dataset(layout, ds, params.acquire.source_dir, 5)
+    stats = ingest_dataset(layout, ds)
+    assert stats["listed_negatives"]["rows"] == 600 and stats["predefined_split"] == {"train": 330, "test": 30}
+    t = load_tables(layout, ds)
+    dataset = get_dataset(ds, raw_dir=layout.raw(ds))
+    dataset.expected = ExpectedCounts((30, 30), (60, 60), (360, 360))  # type: ignore[misc]  # not AMusic's size
+    raise_on_failure(validate_tables(t, dataset, None))
+    build_features(dataset, t["users"], t["items"], 30, t["item_ids"].height, layout.features(ds),
+                   age_encoding="raw", min_df=1, svd_k=8, seed=0)  # fmt: skip
+    reports = {r["split_id"]: r for r in make_splits(layout, params, ds)}
+    assert reports["predefined-s0"]["listed_negatives_equal_to_test_positive"] == 1
+    assert reports["predefined-corrected-s0"]["replaced_negatives"] == 2
+    for split_id, n_min in (("predefined-s0", 20), ("predefined-corrected-s0", 21)):
+        run = RunId(ds, "biased-mf", split_id)
+        train_run(layout, params, run, progress=lambda s: None)
+        result = evaluate_run(layout, params, run)
+        assert "rmse" not in result["metrics"] and 0.0 <= result["metrics"]["hr@10_sampled"] <= 1.0
+        assert result["n_candidates"] == 21 and result["n_candidates_min"] == n_min
+        assert result["negatives"].startswith("as published" if split_id == "predefined-s0" else "corrected")
