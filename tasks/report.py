@@ -736,13 +736,20 @@ def _features_section(doc: Doc, root: Path, layout: Layout, dataset: str) -> Non
         doc.note(f"no side-information dimensions: {problem} (run the features stage)")
         return
     paper = dims.get("paper") if isinstance(dims.get("paper"), dict) else {}
-    ours = {k: v for k, v in dims.items() if k != "paper"}
+    fields = {k: v for k, v in dims.items() if k.endswith("_fields") and isinstance(v, dict)}
+    ours = {k: v for k, v in dims.items() if k != "paper" and k not in fields}
     order = ("user_bow", "item_bow", "user_svd", "item_svd")
     names = sorted(set(ours) | set(paper), key=lambda k: (order.index(k) if k in order else len(order), k))
     if not names:
         doc.note("`dims.json` lists no side-information sources")
         return
     doc.table(["source", "ours", "paper", "match"], [_dims_row(n, ours.get(n), paper.get(n)) for n in names])
+    if fields:
+        doc.para("BoW columns per side field (a `<side>_<field>_svd` row above is the SVD of that `bag` relation):")
+        doc.bullets(
+            f"{side.removesuffix('_fields')}: " + ", ".join(f"{name} {_fmt(n)}" for name, n in sorted(per.items()))
+            for side, per in sorted(fields.items())
+        )
     if not paper:
         doc.para("The papers give no dimensions for this dataset.")
 

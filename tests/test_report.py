@@ -402,7 +402,12 @@ def test_published_split_implicit_weights_and_ordering_are_reported(tmp_path: Pa
         d.mkdir(parents=True)
         counts = {"train": 6, "valid": 3, "test": 3}
         (d / "split.json").write_text(json.dumps({"counts": counts, "test_rows_with_cold_user": 0, **info}))
+    features = tmp_path / "artifacts" / "features" / ds
+    features.mkdir(parents=True)
+    dims = {"user_bow": 3, "user_fields": {"friends": 3}, "user_friends_svd": 2, "paper": {}}
+    (features / "dims.json").write_text(json.dumps(dims))
     md = build_report(tmp_path, ds)["report.md"].read_text(encoding="utf-8")
+    assert "| user_friends_svd | 2 |" in md and "- user: friends 3" in md and "user_fields" not in md
     assert "| interaction weight (e.g. play count) | min 1.0, median 4.0, max 90.0 |" in md
     assert "| published split | test 3, train 9 |" in md
     assert "297 for 3 test users (99–99 each)" in md and "| interactions without a timestamp | 12 |" in md
