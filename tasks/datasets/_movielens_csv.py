@@ -22,7 +22,7 @@ import polars as pl
 import tasks.acquire as acquire_mod
 from tasks.acquire import Checksum, copy_files, download, download_recorded, extract_zip, try_sources, verify
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,8 @@ def split_middle(lines: pl.DataFrame, path: Path, sep: str, before: int, after: 
     bad = parts.filter(n < before + after + 1)
     if not bad.is_empty():
         row = bad.row(0, named=True)
-        raise DataError(
-            path,
-            "wrong number of fields",
-            line=int(row["line"]),
-            expected=f"{len(names)} fields separated by {sep!r}",
-            found=f"{len(row['_f'])} fields: {row['raw'][:80]!r}",
-        )
+        expected = f"{len(names)} fields separated by {sep!r}"
+        raise field_count_error(path, int(row["line"]), row["raw"], len(row["_f"]), expected)
     cols = [pl.col("_f").list.get(k).alias(names[k]) for k in range(before)]
     cols.append(
         pl.col("_f").list.slice(before, pl.col("_f").list.len() - before - after).list.join(sep).alias(names[before])
@@ -231,13 +226,7 @@ def _field_count_problem(path: Path, lines: pl.DataFrame, n: int) -> DataError |
         return DataError(
             path, "unbalanced double quote", line=int(row["line"]), expected="closed quotes", found=row["raw"][:80]
         )
-    return DataError(
-        path,
-        "wrong number of fields",
-        line=int(row["line"]),
-        expected=f"{n} comma-separated fields",
-        found=f"{row['_n']} fields: {row['raw'][:80]!r}",
-    )
+    return field_count_error(path, int(row["line"]), row["raw"], row["_n"], f"{n} comma-separated fields")
 
 
 def _slow_csv(path: Path, header: list[str], numeric: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -78,7 +78,7 @@ from tasks.datasets.base import (
     SideKind,
     canonicalize,
 )
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, ConfigError, DataError
 from tasks.io import atomic_dir
 
@@ -372,13 +372,7 @@ def _diagnose(path: Path, spec: TableSpec, n_fields: int | None, only: set[int] 
         if n is None:
             return DataError(path, "unbalanced double quote", line=line, expected="closed quotes", found=raw[:80])
         if n_fields is not None and n != n_fields:
-            return DataError(
-                path,
-                "wrong number of fields",
-                line=line,
-                expected=f"{n_fields} fields separated by {spec.delimiter!r}",
-                found=f"{n} fields: {raw[:80]!r}",
-            )
+            return field_count_error(path, line, raw, n, f"{n_fields} fields separated by {spec.delimiter!r}")
     return None
 
 
@@ -577,17 +571,20 @@ def read_ratings(m: Mapping, base_dir: Path, notes: dict[str, object]) -> tuple[
     return out.select("user_id", "item_id", "rating", "timestamp", "line"), path
 
 
+def _numbers(df: pl.DataFrame, path: Path, col: str) -> pl.Series:
+    """A numeric side column as Float64 (empty → null); a non-numeric value raises ``DataError`` naming its line."""
+    if df.schema[col].is_numeric():
+        return df[col].cast(pl.Float64)
+    text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
+    present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
+    to_number(present, path, col, pl.Float64())
+    return text.cast(pl.Float64, strict=False)
+
+
 def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, notes: dict[str, object]) -> pl.Expr:
     col, dtype = f.column, df.schema[f.column]
     if f.kind == "numeric":
-        if dtype.is_numeric():
-            values = df[col].cast(pl.Float64)
-        else:
-            text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
-            present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
-            to_number(present, path, col, pl.Float64())  # names the line of a non-numeric value
-            values = text.cast(pl.Float64, strict=False)
-        values = values.fill_nan(None)
+        values = _numbers(df, path, col).fill_nan(None)
         notes[f"{spec.table.key}_missing_{col}"] = int(values.is_null().sum())
         return pl.lit(values).alias(col)  # missing values are imputed with the mean once side rows are joined
     if f.kind in ("multilabel", "bag"):
@@ -600,13 +597,7 @@ def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, not
             labels = labels.list.unique(maintain_order=True)
         return labels.fill_null(pl.lit([], dtype=pl.List(pl.Utf8))).alias(col)
     if f.kind == "age":
-        if dtype.is_numeric():
-            ages = df[col].cast(pl.Float64)
-        else:
-            text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
-            present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
-            to_number(present, path, col, pl.Float64())  # names the line of a non-numeric age
-            ages = text.cast(pl.Float64, strict=False)
+        ages = _numbers(df, path, col)
         notes[f"{spec.table.key}_unknown_{col}"] = int(ages.is_null().sum())
         return pl.lit(ages.round(0).cast(pl.Int32).fill_null(UNKNOWN_AGE)).alias(col)
     text = pl.col(col).cast(pl.Utf8)

@@ -59,7 +59,7 @@ from tasks.datasets.base import (
     canonicalize,
     index_pairs,
 )
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
@@ -96,13 +96,8 @@ def read_rating_file(path: Path) -> pl.DataFrame:
     first = lines.row(0, named=True)
     n = first["raw"].count("\t") + 1
     if n not in (3, 4):
-        raise DataError(
-            path,
-            "wrong number of fields",
-            line=int(first["line"]),
-            expected="3 or 4 tab-separated fields (user, item, value[, timestamp])",
-            found=f"{n} fields: {first['raw'][:80]!r}",
-        )
+        expected = "3 or 4 tab-separated fields (user, item, value[, timestamp])"
+        raise field_count_error(path, int(first["line"]), first["raw"], n, expected)
     df = split_fields(lines, path, "\t", RATING_COLUMNS[:n])
     for col in ("user_id", "item_id"):
         df = to_number(df, path, col, pl.Int64())

@@ -42,15 +42,16 @@ def split_fields(
     bad = parts.filter((counts < lo) | (counts > n))
     if not bad.is_empty():
         row = bad.row(0, named=True)
-        raise DataError(
-            path,
-            "wrong number of fields",
-            line=int(row["line"]),
-            expected=f"{n} fields separated by {sep!r}",
-            found=f"{len(row['_f'])} fields: {row['raw'][:80]!r}",
-        )
+        raise field_count_error(path, int(row["line"]), row["raw"], len(row["_f"]), f"{n} fields separated by {sep!r}")
     return parts.select(
         "line", *[pl.col("_f").list.get(i, null_on_oob=True).alias(name) for i, name in enumerate(names)]
+    )
+
+
+def field_count_error(path: Path, line: int, raw: str, found: int, expected: str) -> DataError:
+    """The one error for a line of the wrong width: file, line, what was expected, the count and the line's start."""
+    return DataError(
+        path, "wrong number of fields", line=line, expected=expected, found=f"{found} fields: {raw[:80]!r}"
     )
 
 
