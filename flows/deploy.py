@@ -13,14 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 import flows  # noqa: F401
 from flows.pipeline import pipeline_flow
+from tasks.safe_yaml import load_user_yaml
 
 
 def deploy_settings(root: Path) -> dict[str, str]:
-    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+    raw = load_user_yaml(root / "params.yaml") or {}
     section = raw.get("deploy") or {}
     return {"name": str(section.get("name", "hybridrec-pipeline")), "cron": str(section.get("cron", "0 3 * * 1"))}
 

@@ -3,10 +3,16 @@
 Every function here either completes or leaves nothing behind: downloads go to ``<name>.part`` (resumed
 with an HTTP Range request when possible) and are renamed only after the checksum matches; archives are
 tested (CRC) and extracted member by member into a temporary directory that is renamed at the end.
+
+A new raw copy replaces the previous one only once it is known to be whole: ``extract_zip``, ``copy_files``
+and ``staged_dir`` (for datasets that write their files themselves) check the dataset's required files, and
+their checksums where the dataset has them, in the temporary directory *before* the swap, so an archive that
+lacks a file (or holds a corrupt one) fails with ``AcquisitionError`` and the earlier copy stays as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -19,7 +25,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -144,53 +150,113 @@ def _safe_member_path(name: str, archive: Path) -> PurePosixPath:
     return p
 
 
+class IncompleteCopyError(AcquisitionError):
+    """A new raw copy lacks required files (``missing``); the previous copy was kept."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def check_complete(
+    directory: Path,
+    required: Iterable[str],
+    checksums: Mapping[str, Checksum] | None = None,
+    origin: str | Path | None = None,
+) -> None:
+    """Raise ``AcquisitionError`` naming ``origin`` (the archive or source directory the files came from) and
+    each required file that ``directory`` lacks, or the first file whose checksum differs (expected, found)."""
+    origin = directory if origin is None else origin
+    required = list(required)
+    missing = [n for n in required if not (directory / n).is_file()]
+    missing += [n for n in checksums or {} if n not in required and not (directory / n).is_file()]
+    if missing:
+        raise IncompleteCopyError(f"{origin}: incomplete: lacks {missing} (required files: {required})", missing)
+    for name, checksum in (checksums or {}).items():
+        found = checksum.compute(directory / name)
+        if found.lower() != checksum.hexdigest.lower():
+            raise AcquisitionError(
+                f"{origin}: {name}: {checksum.algorithm} mismatch: expected {checksum.hexdigest}, found {found}"
+            )
+
+
+@contextlib.contextmanager
+def staged_dir(
+    dest: Path,
+    required: Iterable[str] = (),
+    checksums: Mapping[str, Checksum] | None = None,
+    origin: str | Path | None = None,
+) -> Iterator[Path]:
+    """``atomic_dir`` for a raw copy: yield a temporary directory to fill; it replaces ``dest`` only if it then
+    holds every ``required`` file and matches ``checksums`` (``check_complete``). On any failure (an exception
+    in the block, a missing file, a checksum mismatch) the temporary directory is removed and ``dest`` is left
+    exactly as it was."""
+    with atomic_dir(dest) as tmp:
+        yield tmp
+        check_complete(tmp, required, checksums, dest if origin is None else origin)
+
+
 def extract_zip(
     archive: Path,
     dest: Path,
     select: Callable[[str], str | None] | None = None,
+    required: Iterable[str] = (),
+    checksums: Mapping[str, Checksum] | None = None,
 ) -> list[Path]:
     """Safely extract ``archive`` into ``dest`` (atomically replaced).
 
     ``select(member_name)`` returns the relative output name for members to keep, or None to skip.
-    Rejects absolute paths, ``..`` components and symbolic links; a corrupt or truncated archive raises
+    Rejects absolute paths, ``..`` components and symbolic links; a corrupt or truncated archive, or one whose
+    extraction lacks a ``required`` output name or fails one of ``checksums`` (output name → checksum), raises
     ``AcquisitionError`` and leaves ``dest`` untouched.
     """
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise AcquisitionError(f"{archive}: not a readable zip archive (corrupt or truncated): {exc}") from exc
-    written: list[Path] = []
-    with zf, atomic_dir(dest) as tmp:
-        for info in zf.infolist():
-            _safe_member_path(info.filename, archive)
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == 0o120000:
-                raise AcquisitionError(f"{archive}: refusing member {info.filename!r}: symbolic link")
-            if info.is_dir():
-                continue
-            out_name = select(info.filename) if select else info.filename
-            if out_name is None:
-                continue
-            target = tmp / _safe_member_path(out_name, archive)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, length=1 << 20)
-            except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
-                raise AcquisitionError(f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}") from exc
-            written.append(dest / out_name)
+    with zf, staged_dir(dest, required, checksums, origin=archive) as tmp:
+        written = _extract_members(zf, archive, tmp, select)
         if not written:
             raise AcquisitionError(f"{archive}: none of the expected members were found")
+    return [dest / name for name in written]
+
+
+def _extract_members(
+    zf: zipfile.ZipFile, archive: Path, tmp: Path, select: Callable[[str], str | None] | None
+) -> list[str]:
+    """Write the selected members of ``zf`` under ``tmp``; return their output names."""
+    written: list[str] = []
+    for info in zf.infolist():
+        _safe_member_path(info.filename, archive)
+        mode = (info.external_attr >> 16) & 0o170000
+        if mode == 0o120000:
+            raise AcquisitionError(f"{archive}: refusing member {info.filename!r}: symbolic link")
+        if info.is_dir():
+            continue
+        out_name = select(info.filename) if select else info.filename
+        if out_name is None:
+            continue
+        target = tmp / _safe_member_path(out_name, archive)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 20)
+        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
+            raise AcquisitionError(f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}") from exc
+        written.append(out_name)
     return written
 
 
-def copy_files(source_dir: Path, names: Iterable[str], dest: Path) -> list[Path]:
-    """Copy the named files from ``source_dir`` into ``dest`` (atomically replaced)."""
+def copy_files(
+    source_dir: Path, names: Iterable[str], dest: Path, checksums: Mapping[str, Checksum] | None = None
+) -> list[Path]:
+    """Copy the named files from ``source_dir`` into ``dest`` (atomically replaced). Every name is required:
+    one missing (before or after the copy), or a copy failing one of ``checksums``, leaves ``dest`` untouched."""
     names = list(names)
     missing = [n for n in names if not (source_dir / n).is_file()]
     if missing:
         raise AcquisitionError(f"{source_dir}: missing {missing} (expected files: {names})")
-    with atomic_dir(dest) as tmp:
+    with staged_dir(dest, names, checksums, origin=source_dir) as tmp:
         for n in names:
             shutil.copyfile(source_dir / n, tmp / n)
     return [dest / n for n in names]

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tasks.errors import ConfigError
+from tasks import safe_yaml
+from tasks.errors import ConfigError, DataError
+from tasks.safe_yaml import load_user_yaml
 
 PARAMS_FILE = "params.yaml"
 SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
@@ -177,9 +177,9 @@ def load_params(path: str | Path = PARAMS_FILE, overrides: dict[str, Any] | None
     if not path.exists():
         raise ConfigError("params file", f"{path} to exist (run from the repository root)", "no such file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "valid YAML", str(exc)) from exc
+        raw = load_user_yaml(path) or {}
+    except DataError as exc:
+        raise ConfigError(str(path), safe_yaml.EXPECTED, str(exc)) from exc
     if overrides:
         raw = {**raw, **overrides}
     return params_from_dict(raw)

@@ -20,7 +20,16 @@ from typing import ClassVar
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import Checksum, copy_files, download, download_recorded, extract_zip, try_sources, verify
+from tasks.acquire import (
+    Checksum,
+    IncompleteCopyError,
+    copy_files,
+    download,
+    download_recorded,
+    extract_zip,
+    try_sources,
+    verify,
+)
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
 from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
@@ -72,10 +81,12 @@ class MovieLensZip(Dataset):
         return None
 
     def _extract(self, zip_path: Path, dest: Path) -> None:
-        extract_zip(zip_path, dest, self._select)
-        missing = [f for f in self.required_files if not (dest / f).is_file()]
-        if missing:
-            raise AcquisitionError(f"{zip_path}: the archive lacks {missing} under {self.folder}/")
+        """Extract the wanted members; the new copy replaces ``dest`` only if it has every required file."""
+        try:
+            extract_zip(zip_path, dest, self._select, required=self.required_files)
+        except IncompleteCopyError as exc:
+            hint = f"{exc}; {dest} was left as it was (the files are read at the zip's top or under {self.folder}/)"
+            raise IncompleteCopyError(hint, exc.missing) from exc
 
     def _from_local(self, source_dir: Path, dest: Path) -> str:
         zips = [source_dir] if source_dir.is_file() else [source_dir / self.archive]

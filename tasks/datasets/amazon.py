@@ -69,13 +69,12 @@ from typing import Any, ClassVar
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import download, download_recorded, try_sources
+from tasks.acquire import download, download_recorded, staged_dir, try_sources
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
-from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -573,7 +572,8 @@ class Amazon(Dataset):
         for path in files.values():
             if path.name.endswith(".gz"):
                 check_gzip(path)
-        with atomic_dir(dest) as tmp:
+        origin = " and ".join(sorted({str(p.parent) for p in files.values()}))
+        with staged_dir(dest, (*cfg.files, CONFIG_FILE), origin=origin) as tmp:
             for name, path in files.items():
                 shutil.copyfile(path, tmp / name)
             (tmp / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -67,6 +67,7 @@ from typing import Any, get_args
 import polars as pl
 import yaml
 
+from tasks.acquire import staged_dir
 from tasks.datasets import register
 from tasks.datasets.amazon import drop_duplicates
 from tasks.datasets.base import (
@@ -80,7 +81,7 @@ from tasks.datasets.base import (
 )
 from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, ConfigError, DataError
-from tasks.io import atomic_dir
+from tasks.safe_yaml import compose_user_yaml, parse_user_yaml, read_user_text
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,9 @@ UNKNOWN_AGE = -1
 
 
 # ---------------------------------------------------------------------------------------------- the mapping
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """1-based line of every key path in a YAML (or JSON) document, for error messages."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
+def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
+    """1-based line of every key path in a composed YAML (or JSON) document, for error messages. The tree
+    comes from ``tasks.safe_yaml`` (no aliases), so every node is visited once."""
     out: dict[tuple[str, ...], int] = {}
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
@@ -281,29 +279,28 @@ class _Reader:
         return ExpectedCounts(**bounds)
 
 
-def _read_mapping_text(path: Path) -> tuple[object, str]:
+def _read_mapping_text(path: Path) -> tuple[object, yaml.Node | None]:
+    """The mapping's value and node tree; size, encoding, anchors/aliases and nesting are checked first
+    (``tasks.safe_yaml``), for JSON too (a JSON document is YAML: its tree gives the line numbers)."""
+    text = read_user_text(path)
+    if path.suffix.lower() != ".json":
+        return parse_user_yaml(text, path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(path, "not valid utf-8") from exc
-    except OSError as exc:
-        raise DataError(path, f"mapping file unreadable: {exc}") from exc
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text), text
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+    except RecursionError as exc:
+        raise DataError(path, "not valid JSON: nested too deeply") from exc
     try:
-        return yaml.safe_load(text), text
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise DataError(path, f"not valid YAML: {exc}", line=mark.line + 1 if mark else None) from exc
+        return value, compose_user_yaml(text, path)
+    except DataError:
+        return value, None  # JSON that YAML reads otherwise (tabs...): no line numbers, nothing else lost
 
 
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file (structure and types; the columns are checked against the data later)."""
-    raw, text = _read_mapping_text(path)
-    r = _Reader(path, _line_index(text))
+    raw, root = _read_mapping_text(path)
+    r = _Reader(path, _line_index(root))
     top = r.obj(raw, (), TOP_KEYS)
     if "ratings" not in top:
         raise r.fail((), "no 'ratings' section", "ratings: {file: ..., user: ..., item: ...}", None)
@@ -745,7 +742,8 @@ class Custom(Dataset):
             if mapping_path.name in MAPPING_NAMES
             else ("hybridrec.json" if mapping_path.suffix.lower() == ".json" else "hybridrec.yaml")
         )
-        with atomic_dir(dest) as tmp:
+        required = (target, *(spec.file for spec in m.tables))
+        with staged_dir(dest, required, origin=base) as tmp:
             shutil.copyfile(mapping_path, tmp / target)
             for spec in m.tables:
                 out = tmp / spec.file

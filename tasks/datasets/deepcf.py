@@ -400,7 +400,8 @@ class DeepCFDataset(Dataset):
         cache = Path(acquire_mod.DEFAULT_CACHE) / "deepcf"
         for name in self.file_names():
             _download_pinned(BASE_URL + name, cache / name, SHA256.get(name), timeout_s)
-        copy_files(cache, self.file_names(), dest)
+        pinned = {n: Checksum("sha256", h) for n in self.file_names() if (h := SHA256.get(n)) is not None}
+        copy_files(cache, self.file_names(), dest, checksums=pinned)  # verified again in the new copy
         return "sha256 verified"
 
     def parse(self, raw_dir: Path) -> CanonicalTables:

@@ -55,7 +55,7 @@ import numpy as np
 import polars as pl
 
 import tasks.acquire as acquire_mod
-from tasks.acquire import Checksum, copy_files, download, try_sources, verify
+from tasks.acquire import Checksum, copy_files, download, staged_dir, try_sources, verify
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import (
@@ -70,7 +70,6 @@ from tasks.datasets.base import (
 )
 from tasks.datasets.rawio import read_lines, split_fields, to_number
 from tasks.errors import AcquisitionError, DataError
-from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +346,7 @@ class DoubanGCMC(Dataset):
         for cand in cands:
             if cand.is_file():
                 verify(cand, Checksum("sha256", self.sha256))
-                _copy_as(cand, dest, MAT_FILE)
+                _copy_as(cand, dest, MAT_FILE, Checksum("sha256", self.sha256))
                 return "mat"
         raise AcquisitionError(
             f"{source_dir}: holds no {MAT_FILE} (directly or under {' or '.join(f + '/' for f in self.folders)})"
@@ -355,15 +354,17 @@ class DoubanGCMC(Dataset):
 
     def _from_official(self, dest: Path, timeout_s: float) -> str:
         target = Path(acquire_mod.DEFAULT_CACHE) / self.name / MAT_FILE
-        _copy_as(download(self.url, target, Checksum("sha256", self.sha256), timeout_s), dest, MAT_FILE)
+        checksum = Checksum("sha256", self.sha256)
+        _copy_as(download(self.url, target, checksum, timeout_s), dest, MAT_FILE, checksum)
         return "mat"
 
     def parse(self, raw_dir: Path) -> CanonicalTables:
         return parse_gcmc(raw_dir / MAT_FILE)
 
 
-def _copy_as(src: Path, dest: Path, name: str) -> None:
-    with atomic_dir(dest) as tmp:
+def _copy_as(src: Path, dest: Path, name: str, checksum: Checksum) -> None:
+    """Copy ``src`` into ``dest`` as ``name``; the copy is verified before it replaces ``dest``."""
+    with staged_dir(dest, (name,), {name: checksum}, origin=src) as tmp:
         shutil.copyfile(src, tmp / name)
 
 

@@ -32,6 +32,7 @@ RECBOLE_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a4
 RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
 
 GROUPLENS_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info", "README")
+GROUPLENS_REQUIRED = ("u.data", "u.item", "u.user")  # what parse reads; the others are kept when present
 RECBOLE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 GENRES = (
     "unknown",
@@ -104,11 +105,12 @@ class MovieLens100K(Dataset):
             from tasks.acquire import verify
 
             verify(zip_path, Checksum("md5", MD5))
-            extract_zip(zip_path, dest, _select_grouplens)
+            extract_zip(zip_path, dest, _select_grouplens, required=GROUPLENS_REQUIRED)
             return "grouplens"
         for cand in (source_dir, source_dir / "ml-100k"):
             if (cand / "u.data").is_file():
-                copy_files(cand, [f for f in GROUPLENS_FILES if (cand / f).is_file() or f in ("u.data",)], dest)
+                optional = [f for f in GROUPLENS_FILES if f not in GROUPLENS_REQUIRED and (cand / f).is_file()]
+                copy_files(cand, [*GROUPLENS_REQUIRED, *optional], dest)  # a required file missing: refused
                 return "grouplens"
             if (cand / "ml-100k.inter").is_file():
                 copy_files(cand, RECBOLE_FILES, dest)
@@ -118,7 +120,7 @@ class MovieLens100K(Dataset):
     @staticmethod
     def _from_official(dest: Path, timeout_s: float) -> str:
         zip_path = download(URL, DEFAULT_CACHE / "ml-100k.zip", Checksum("md5", MD5), timeout_s)
-        extract_zip(zip_path, dest, _select_grouplens)
+        extract_zip(zip_path, dest, _select_grouplens, required=GROUPLENS_REQUIRED)
         return "grouplens"
 
     @staticmethod
@@ -130,7 +132,7 @@ class MovieLens100K(Dataset):
                 return name[len(RECBOLE_PREFIX) :]
             return None
 
-        extract_zip(wheel, dest, select)
+        extract_zip(wheel, dest, select, required=RECBOLE_FILES)
         return "recbole"
 
     def is_acquired(self, raw_dir: Path) -> bool:
@@ -138,7 +140,7 @@ class MovieLens100K(Dataset):
             layout = detect_layout(raw_dir)
         except DataError:
             return False
-        needed = ("u.data", "u.item", "u.user") if layout == "grouplens" else RECBOLE_FILES
+        needed = GROUPLENS_REQUIRED if layout == "grouplens" else RECBOLE_FILES
         return all((raw_dir / f).is_file() for f in needed)
 
     # ---------------------------------------------------------------- parsing

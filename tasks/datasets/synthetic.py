@@ -35,12 +35,12 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from tasks.acquire import staged_dir
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField
 from tasks.datasets.ml1m import AGE_GROUPS, OCCUPATIONS
 from tasks.datasets.ml100k import GENRES as ML100K_GENRES
 from tasks.errors import DataError
-from tasks.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ class Synthetic(Dataset):
             else:
                 log.info("%s: no %s in %s; using the default spec", self.name, SPEC_FILE, src)
         self._check_kind(spec, origin)
-        with atomic_dir(dest) as tmp:
+        with staged_dir(dest, (SPEC_FILE,)) as tmp:
             (tmp / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
         return AcquireResult(dest, "generated", "synthetic-spec", detail=f"spec from {origin}")
 
