@@ -8,12 +8,12 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.evaluate import evaluate_run
+from tasks.evaluate import MetricsRecord, evaluate_run
 from tasks.train import RunId
 
 
 @task(name="evaluate-run")
-def evaluate_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> dict:
+def evaluate_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> MetricsRecord:
     layout, params, name = layout_and_params(root, dataset)
     return evaluate_run(layout, params, RunId(name, model, split), device=device)
 
@@ -25,12 +25,12 @@ def evaluate_flow(
     model: str | None = None,
     split: str | None = None,
     device: str | None = None,
-) -> list[dict]:
+) -> list[MetricsRecord]:
     _, params, name = layout_and_params(root, dataset)
     models = [model] if model else list(params.train.models)
     splits = [split] if split else list(params.split.instances)
     results = [evaluate_task(root, name, m, s, device) for m in models for s in splits]
-    rows = [{"model": r["model"], "split": r["split_id"], **r["metrics"]} for r in results]
+    rows = [{"model": r.model, "split": r.split_id, **r.metrics} for r in results]
     for row in rows:
         logger().info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     key = f"{name}-evaluate" + (f"-{model}-{split}" if model and split else "")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.train import RunId, train_run
+from tasks.train import RunId, TrainRecord, train_run
 
 
 @task(name="train-run")
-def train_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> dict:
+def train_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> TrainRecord:
     layout, params, name = layout_and_params(root, dataset)
     log = logger()
     return train_run(layout, params, RunId(name, model, split), progress=log.info, device=device)
@@ -25,27 +25,26 @@ def train_flow(
     model: str | None = None,
     split: str | None = None,
     device: str | None = None,
-) -> list[dict]:
+) -> list[TrainRecord]:
     _, params, name = layout_and_params(root, dataset)
     models = [model] if model else list(params.train.models)
     splits = [split] if split else list(params.split.instances)
     for m in models:
-        params.model_config(m)  # unknown model names fail before any work, listing the valid ones
+        params.model_spec(m)  # unknown model or variant names fail before any work, listing the valid ones
     results = [train_task(root, name, m, s, device) for m in models for s in splits]
     rows = [
         {
-            k: r[k]
-            for k in (
-                "model",
-                "split_id",
-                "epochs",
-                "best_epoch",
-                "best_valid_rmse",
-                "seconds_per_epoch",
-                "train_seconds",
-                "n_params",
-                "device",
-            )
+            "model": r.model,
+            "split_id": r.split_id,
+            "task": r.task,
+            "epochs": r.epochs,
+            "best_epoch": r.best_epoch,
+            "monitor": r.monitor,
+            "best_monitor": r.best_monitor,
+            "seconds_per_epoch": r.seconds_per_epoch,
+            "train_seconds": r.train_seconds,
+            "n_params": r.n_params,
+            "device": r.device,
         }
         for r in results
     ]
@@ -54,9 +53,9 @@ def train_flow(
         key,
         f"Training on {name}",
         [
-            f"- `{r['model']}` on `{r['split_id']}`: best valid RMSE **{r['best_valid_rmse']:.4f}** at epoch "
-            f"{r['best_epoch']}/{r['epochs']}, {r['seconds_per_epoch']:.2f} s/epoch on {r['device']}"
-            for r in rows
+            f"- `{r.model}` on `{r.split_id}`: best {r.monitor} **{r.best_monitor:.4f}** at epoch "
+            f"{r.best_epoch}/{r.epochs}, {r.seconds_per_epoch:.2f} s/epoch on {r.device}"
+            for r in results
         ],
         rows,
     )

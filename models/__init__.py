@@ -1,1 +1,3 @@
-"""Torch recommender models, one per file, registered by name (see ``models.registry``)."""
+"""Torch recommender models by family (``factorization/``, ``autoencoders/``, ``nrp/``, ``baselines/``), one
+model per file, registered by name; the pieces they share (interface, config, samplers, losses, sparse layers,
+registry) live in ``models/common/``."""

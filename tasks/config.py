@@ -51,6 +51,8 @@ class TrainParams:
     max_epochs: int = 200
     patience: int = 10
     models: tuple[str, ...] = ()
+    # a ranking model (bpr, pop ...) on explicit ratings: ratings >= this are positives, the rest are dropped
+    positive_threshold: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,13 @@ class Params:
         return dict(self.datasets.get(name, {}))
 
     def model_config(self, name: str) -> dict[str, Any]:
-        from models.registry import model_names
+        """The merged raw config of a registered model or a named variant (``base:`` resolved)."""
+        return dict(self.model_spec(name).raw)
 
-        if name not in model_names():
-            from tasks.errors import UnknownNameError
+    def model_spec(self, name: str, param: str = "train.models") -> Any:
+        from models.common.registry import resolve_model
 
-            raise UnknownNameError("model", name, model_names(), param="train.models")
-        return dict(self.models.get(name, {}))
+        return resolve_model(name, self.models, param=param)
 
 
 def parse_split_id(split_id: str) -> tuple[str, int]:

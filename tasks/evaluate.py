@@ -1,39 +1,39 @@
-"""Per-run evaluation on the test part: rating error, precision@top-p%, and for leave-one-out splits
-HR/NDCG over the sampled candidates and over the full item set.
+"""Per-run evaluation on the test part; the metrics follow the model's task and the split's protocol.
 
-Full ranking excludes the user's training AND validation items (both are known interactions); the
-sampled ranking uses exactly the held-out item plus the split's sampled negatives.
+* rating models on explicit data: RMSE, MAE and (several test items per user) precision@top-p%;
+* protocols that hold out one positive per user with listed negatives (leave-one-out, the published DeepCF
+  splits): HR/NDCG@k and MRR over the held-out item plus its negatives (sampled), for every model — a rating
+  model ranks by its predicted rating;
+* full ranking (``evaluate.full_ranking``): every item scored for every test user with a relevant item, the
+  user's training AND validation items excluded, HR/NDCG/recall/precision@K and MRR over the user's relevant
+  test items — for ranking models always, for rating models on the single-positive protocols (as before);
+* a ranking model on explicit data counts test ratings ≥ ``train.positive_threshold`` as relevant.
+
+Ties are pessimistic everywhere: a candidate scored equal to a relevant item ranks ahead of it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from models.base import RatingModel
+from models.common.base import Recommender
 from tasks.config import Params
-from tasks.datasets import get_dataset
 from tasks.device import resolve_device, set_threads
-from tasks.io import read_json, write_json
-from tasks.metrics import (
-    hit_ratio,
-    mae,
-    ndcg,
-    precision_at_top_p,
-    precision_at_top_p_ties,
-    rank_of_positive,
-    rmse,
-)
+from tasks.errors import DataError
+from tasks.io import write_json
+from tasks.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
 from tasks.paths import Layout
-from tasks.splits import SplitResult, get_protocol
-from tasks.train import RunId, load_trained
+from tasks.ranking import full_ranking, sampled_ranking
+from tasks.train import RunData, RunId, TrainRecord, load_trained
 
 log = logging.getLogger(__name__)
+TIE_RULE = "pessimistic (a candidate scored equal to the relevant item ranks ahead of it)"
 
 
 def pct(p: float) -> str:
@@ -41,7 +41,7 @@ def pct(p: float) -> str:
 
 
 def rating_metrics(
-    model: RatingModel, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
+    model: Recommender, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
 ) -> dict[str, float]:
     """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
@@ -57,110 +57,98 @@ def rating_metrics(
     return out
 
 
-def sampled_ranking(model: RatingModel, split: SplitResult, k: int) -> dict[str, float]:
-    """HR/NDCG@k of each test positive among its own negatives. Users may hold different numbers of
-    negatives (a published list with entries dropped): missing slots are NaN, which never outrank."""
-    assert split.negatives is not None
-    test = split.test.sort("user_idx")
-    users = test["user_idx"].to_numpy()
-    pos = model.predict(users, test["item_idx"].to_numpy()).astype(np.float64)
-    neg_items = split.negatives.group_by("user_idx", maintain_order=True).agg("item_idx").sort("user_idx")
-    assert neg_items["user_idx"].to_list() == users.tolist(), "negatives and test users differ"
-    lists = [np.asarray(x, dtype=np.int64) for x in neg_items["item_idx"].to_list()]
-    lens = np.array([len(x) for x in lists])
-    width = int(lens.max()) if len(lens) else 0
-    filled = np.arange(width)[None, :] < lens[:, None]
-    cand = np.zeros((len(lists), width), dtype=np.int64)
-    cand[filled] = np.concatenate(lists) if lists else np.zeros(0, np.int64)
-    scores = np.full(cand.shape, np.nan)
-    scores[filled] = model.predict(np.repeat(users, lens), cand[filled]).astype(np.float64)
-    ranks = rank_of_positive(pos, scores)
-    return {
-        f"hr@{k}_sampled": hit_ratio(ranks, k),
-        f"ndcg@{k}_sampled": ndcg(ranks, k),
-        "n_candidates": int(width) + 1,
-        "n_candidates_min": int(lens.min()) + 1 if len(lens) else 0,
-    }
+@dataclass
+class MetricsRecord:
+    """``artifacts/metrics/<dataset>/<model>/<split>.json``: one run's test metrics and how they were made.
+    Training facts stay in the run's ``train.json`` (the report reads both)."""
+
+    dataset: str
+    model: str
+    split_id: str
+    protocol: str
+    seed: int
+    task: str
+    metrics: dict[str, float]
+    n_test: int
+    eval_seconds: float
+    history: str
+    tie_rule: str = TIE_RULE
+    relevant: str = ""
+    negatives: str | None = None
+    n_candidates: int | None = None
+    n_candidates_min: int | None = None
+    full_ranking_excludes: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> MetricsRecord:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in raw.items() if k in names})
 
 
-def full_ranking(model: RatingModel, split: SplitResult, ks: tuple[int, ...], chunk: int = 256) -> dict[str, float]:
-    test = split.test.sort("user_idx")
-    users = test["user_idx"].to_numpy()
-    pos_items = test["item_idx"].to_numpy()
-    known = pl.concat([split.train.select("user_idx", "item_idx"), split.valid.select("user_idx", "item_idx")])
-    known = known.filter(pl.col("user_idx").is_in(users.tolist()))
-    ranks = np.empty(len(users), dtype=np.int64)
-    row_of_user = {int(u): n for n, u in enumerate(users)}
-    ku = known["user_idx"].to_numpy()
-    ki = known["item_idx"].to_numpy()
-    t0, next_log = time.perf_counter(), 0.1
-    for s in range(0, len(users), chunk):
-        done = min(s + chunk, len(users)) / len(users)
-        if done >= next_log and s:
-            elapsed = time.perf_counter() - t0
-            log.info("full ranking: %.0f%% of %d users, %.0fs elapsed, ~%.0fs left", 100 * done, len(users),
-                     elapsed, elapsed / done * (1 - done))  # fmt: skip
-            next_log = done + 0.1
-        block = users[s : s + chunk]
-        scores = model.score_users(block).astype(np.float64)
-        sel = (ku >= block.min()) & (ku <= block.max())
-        rows = np.array([row_of_user[int(u)] - s for u in ku[sel]], dtype=np.int64)
-        inside = (rows >= 0) & (rows < len(block))
-        scores[rows[inside], ki[sel][inside]] = -np.inf
-        pos = scores[np.arange(len(block)), pos_items[s : s + chunk]]
-        scores[np.arange(len(block)), pos_items[s : s + chunk]] = -np.inf  # the positive is not its own rival
-        ranks[s : s + chunk] = rank_of_positive(pos, scores)
-    out: dict[str, float] = {}
-    for k in ks:
-        out[f"hr@{k}_full"] = hit_ratio(ranks, k)
-        out[f"ndcg@{k}_full"] = ndcg(ranks, k)
-    return out
+def test_metrics(model: Recommender, data: RunData, params: Params, progress: Any = None) -> tuple[dict, dict]:
+    """(metrics, notes) of a trained model on its test part."""
+    ev = params.evaluate
+    metrics: dict[str, float] = {}
+    notes: dict[str, Any] = {}
+    if model.task == "rating" and not data.manifest.implicit:
+        metrics.update(rating_metrics(model, data.test, data.ctx.rating_scale, ev.precision_p))
+    if data.split.negatives is not None and data.ranking_protocol:
+        sampled = sampled_ranking(model, data.test, data.split.negatives, ev.sampled_k)
+        notes["n_candidates"] = int(sampled.pop("n_candidates"))
+        notes["n_candidates_min"] = int(sampled.pop("n_candidates_min"))
+        notes["negatives"] = str(data.split.info.get("negatives", "sampled by the split"))
+        metrics.update({f"{k}_sampled": v for k, v in sampled.items()})
+    if ev.full_ranking and (model.task == "ranking" or data.ranking_protocol):
+        full = full_ranking(model, data.test, data.known("train", "valid"), ev.full_k, progress=progress)
+        notes["full_ranking_users"] = int(full.pop("n_users"))
+        notes["full_ranking_excludes"] = "the user's training and validation items"
+        metrics.update({f"{k}_full": v for k, v in full.items()})
+    if not metrics:
+        raise DataError(
+            f"split {data.split.info.get('split_id', '')}",
+            "no metric applies to this run",
+            expected="a rating model on explicit data, a leave-one-out split, or evaluate.full_ranking: true",
+            found=f"{model.task} model, full_ranking {ev.full_ranking}",
+        )
+    return metrics, notes
 
 
-def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> dict[str, Any]:
-    """Evaluate one trained run on its test part; writes and returns the run's metrics JSON."""
+def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> MetricsRecord:
+    """Evaluate one trained run on its test part; writes and returns the run's metrics record."""
     set_threads(params.train.threads)
     dev = resolve_device(device or params.train.device)
     t0 = time.perf_counter()
-    model, ctx, split = load_trained(layout, run, dev)
-    protocol = get_protocol(run.protocol, params.split.loo_negatives)
-    implicit = get_dataset(run.dataset, raw_dir=layout.raw(run.dataset)).implicit
-    # implicit data: every interaction is a 1, so rating errors say nothing; only the ranking metrics count
-    metrics = {} if implicit else rating_metrics(model, split.test, ctx.rating_scale, params.evaluate.precision_p)
-    extra: dict[str, Any] = {}
-    if protocol.implicit_eval and split.negatives is not None:
-        sampled = sampled_ranking(model, split, params.evaluate.sampled_k)
-        extra["n_candidates"] = sampled.pop("n_candidates")
-        extra["n_candidates_min"] = sampled.pop("n_candidates_min")
-        extra["negatives"] = split.info.get("negatives", "sampled by the split")
-        metrics.update(sampled)
-        if params.evaluate.full_ranking:
-            metrics.update(full_ranking(model, split, params.evaluate.full_k))
-    train_info = read_json(layout.run(run.dataset, run.model, run.split_id) / "train.json")
-    result = {
-        "dataset": run.dataset,
-        "protocol": run.protocol,
-        "split_id": run.split_id,
-        "seed": run.seed,
-        "model": run.model,
-        "metrics": metrics,
-        **{
-            k: train_info[k]
-            for k in (
-                "epochs",
-                "best_epoch",
-                "best_valid_rmse",
-                "train_seconds",
-                "seconds_per_epoch",
-                "n_params",
-                "device",
-            )
-        },
-        "history": str(Path("artifacts") / "runs" / run.dataset / run.model / run.split_id / "history.csv"),
-        "n_test": split.test.height,
-        "eval_seconds": round(time.perf_counter() - t0, 3),
-        **extra,
-    }
-    write_json(layout.metrics(run.dataset, run.model, run.split_id), result)
+    model, data = load_trained(layout, run, dev, params)
+    metrics, notes = test_metrics(model, data, params, progress=log.info)
+    relevant = "the held-out test interactions"
+    if data.threshold is not None:
+        relevant = f"test ratings >= {data.threshold:g}"
+    record = MetricsRecord(
+        dataset=run.dataset,
+        model=run.model,
+        split_id=run.split_id,
+        protocol=run.protocol,
+        seed=run.seed,
+        task=model.task,
+        metrics=metrics,
+        n_test=data.test.height,
+        eval_seconds=round(time.perf_counter() - t0, 3),
+        history=f"artifacts/runs/{run.dataset}/{run.model}/{run.split_id}/history.csv",
+        relevant=relevant,
+        negatives=notes.get("negatives"),
+        n_candidates=notes.get("n_candidates"),
+        n_candidates_min=notes.get("n_candidates_min"),
+        full_ranking_excludes=notes.get("full_ranking_excludes"),
+        extra={k: v for k, v in notes.items() if k == "full_ranking_users"},
+    )
+    write_json(layout.metrics(run.dataset, run.model, run.split_id), record.to_json())
     log.info("%s: %s", run, {k: round(v, 4) for k, v in metrics.items()})
-    return result
+    return record
+
+
+def read_train_record(layout: Layout, run: RunId) -> TrainRecord:
+    return TrainRecord.read(layout.run(run.dataset, run.model, run.split_id) / "train.json")

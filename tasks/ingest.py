@@ -10,9 +10,10 @@ import numpy as np
 import polars as pl
 
 from tasks.datasets import get_dataset
-from tasks.datasets.base import OPTIONAL_TABLES, TABLES, AcquireResult, CanonicalTables
+from tasks.datasets.base import OPTIONAL_TABLES, TABLES, AcquireResult, CanonicalTables, Dataset
 from tasks.errors import DataError
 from tasks.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
+from tasks.manifest import DatasetManifest, write_manifest
 from tasks.paths import Layout
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,23 @@ def _optional_stats(tables: CanonicalTables) -> dict[str, Any]:
     return out
 
 
+def build_manifest(ds: Dataset, tables: CanonicalTables) -> DatasetManifest:
+    """What the later stages may know about the dataset (they never read the raw folder)."""
+    return DatasetManifest(
+        dataset=ds.name,
+        rating_scale=(float(ds.rating_scale[0]), float(ds.rating_scale[1])),
+        implicit=bool(ds.implicit),
+        has_timestamps=bool(ds.has_timestamps),
+        has_weight="weight" in tables.ratings.columns,
+        predefined_split=ds.predefined_split,
+        user_side=tuple(f"{f.column}:{f.kind}" for f in ds.user_side),
+        item_side=tuple(f"{f.column}:{f.kind}" for f in ds.item_side),
+        n_users=tables.n_users,
+        n_items=tables.n_items,
+        n_ratings=tables.ratings.height,
+    )
+
+
 def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
     """Parse ``data/<name>`` into ``artifacts/ingested/<name>/`` (all tables swapped in at once)."""
     ds = get_dataset(name)
@@ -115,11 +133,13 @@ def ingest_dataset(layout: Layout, name: str) -> dict[str, Any]:
         exc.args = (f"{exc.args[0]} ({hint})",)
         raise
     stats = dataset_stats(name, tables, raw)
+    manifest = build_manifest(get_dataset(name, raw_dir=raw), tables)
     out = layout.ingested(name)
     with atomic_dir(out) as tmp:
         for t, frame in tables.as_dict().items():
             write_parquet(tmp / f"{t}.parquet", frame)
         write_json(tmp / "stats.json", stats)
+        write_manifest(tmp, manifest)
     log.info("%s: %d users, %d items, %d ratings", name, stats["n_users"], stats["n_items"], stats["n_ratings"])
     return stats
 

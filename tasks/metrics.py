@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -78,3 +79,45 @@ def hit_ratio(ranks: np.ndarray, k: int) -> float:
 def ndcg(ranks: np.ndarray, k: int) -> float:
     gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
     return float(np.mean(gains))
+
+
+# --- ranking over sets (torch, on the model's device) ------------------------------------------------
+
+
+def relevant_positions(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """For each row, the items' relevance flags in ranked order (b × n bool).
+
+    Rank order is by score descending; among tied scores the non-relevant items come first (the pessimistic
+    tie rule: a tied rival always ranks ahead). NaN scores count as −inf. ``relevant``: b × n bool.
+    """
+    s = torch.nan_to_num(scores.float(), nan=-math.inf)
+    perm = torch.argsort(relevant.to(torch.int8), dim=1, stable=True)  # non-relevant first
+    order = torch.argsort(s.gather(1, perm), dim=1, descending=True, stable=True)
+    return relevant.gather(1, perm).gather(1, order)
+
+
+def set_ranking_metrics(ranked: torch.Tensor, ks: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """Per-row HR@K, NDCG@K, recall@K (hits / |relevant|), precision@K (hits / K) and MRR from
+    ``relevant_positions``; rows without any relevant item must be removed by the caller."""
+    n_rel = ranked.sum(1).float()
+    width = ranked.shape[1]
+    out: dict[str, torch.Tensor] = {}
+    disc = 1.0 / torch.log2(torch.arange(width, device=ranked.device, dtype=torch.float64) + 2.0)
+    rel = ranked.to(torch.float64)
+    for k in ks:
+        kk = min(k, width)
+        hits = rel[:, :kk].sum(1)
+        dcg = (rel[:, :kk] * disc[:kk]).sum(1)
+        ideal = torch.cumsum(disc[:kk], 0)[(n_rel.clamp(max=kk) - 1).long().clamp(min=0)]
+        out[f"hr@{k}"] = (hits > 0).double()
+        out[f"ndcg@{k}"] = dcg / ideal
+        out[f"recall@{k}"] = hits / n_rel.double()
+        out[f"precision@{k}"] = hits / k
+    first = ranked.to(torch.int8).argmax(1).double()
+    out["mrr"] = 1.0 / (first + 1.0)
+    return out
+
+
+def mrr(ranks: np.ndarray) -> float:
+    """Mean reciprocal rank of single positives from 0-based ranks."""
+    return float(np.mean(1.0 / (np.asarray(ranks, np.float64) + 1.0)))

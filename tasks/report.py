@@ -80,7 +80,17 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
         if not isinstance(raw, dict):
             problems.append(f"{_rel(path, root)}: expected a JSON object, found {type(raw).__name__}")
             continue
-        runs.append(_normalise_run(raw, dataset, path))
+        run = _normalise_run(raw, dataset, path)
+        train_json = Layout(root).run(dataset, run["model"], run["split_id"]) / "train.json"
+        if train_json.exists():  # the run's training facts live with the run, not in the metrics file
+            try:
+                record = read_json(train_json)
+            except (OSError, ValueError) as exc:
+                problems.append(f"{_rel(train_json, root)}: {exc}")
+            else:
+                if isinstance(record, dict):
+                    run = {**{k: v for k, v in record.items() if k not in ("metrics",)}, **run}
+        runs.append(run)
     return runs, problems
 
 
@@ -443,8 +453,9 @@ class Curve:
     model: str
     seed: str
     epoch: list[float]
-    valid_rmse: list[float | None]
-    train_loss: list[float | None]
+    valid_rmse: list[float | None]  # the validation monitor (valid_rmse for rating models, valid_ndcg@10 ...)
+    train_loss: list[float | None]  # the training objective
+    monitor: str = "valid_rmse"
 
 
 def learning_curves_png(curves: list[Curve], title: str) -> bytes:
@@ -455,8 +466,8 @@ def learning_curves_png(curves: list[Curve], title: str) -> bytes:
     colours = [f"C{i % 10}" for i in range(len(models))]
     styles = ["-", "--", ":", "-."]
     for ax, column, label in (
-        (axes[0], "valid_rmse", "validation RMSE"),
-        (axes[1], "train_loss", "train loss"),
+        (axes[0], "valid_rmse", "validation monitor (legend: which)"),
+        (axes[1], "train_loss", "training objective"),
     ):
         drawn: list[float] = []
         for c in curves:
@@ -469,7 +480,7 @@ def learning_curves_png(curves: list[Curve], title: str) -> bytes:
                 color=colours[models.index(c.model)],
                 linestyle=styles[seeds.index(c.seed) % 4],
                 linewidth=1.3,
-                label=f"{c.model} s{c.seed}",
+                label=f"{c.model} s{c.seed}" + (f" ({c.monitor})" if column == "valid_rmse" else ""),
             )
             drawn += ys
         ax.set_xlabel("epoch")
@@ -514,14 +525,17 @@ def _read_history(run: dict[str, Any], root: Path) -> tuple[Curve | None, str | 
         return None, f"{label}: `{_rel(path, root)}` could not be read ({type(exc).__name__})"
     if "epoch" not in frame.columns or frame.height == 0:
         return None, f"{label}: `{_rel(path, root)}` has no epoch rows"
-    col = {c: _floats(frame, c) for c in ("epoch", "valid_rmse", "train_loss")}
+    monitor_col = "monitor" if "monitor" in frame.columns else "valid_rmse"
+    loss_col = "loss" if "loss" in frame.columns else "train_loss"
+    col = {c: _floats(frame, c) for c in ("epoch", monitor_col, loss_col)}
     seed = run.get("seed")
     curve = Curve(
         run["model"],
         str(seed if seed is not None else run["split_id"]),
         [x if x is not None else math.nan for x in col["epoch"]],
-        col["valid_rmse"],
-        col["train_loss"],
+        col[monitor_col],
+        col[loss_col],
+        str(run.get("monitor") or "valid_rmse"),
     )
     return curve, None
 

@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 
 from tasks.config import Params, parse_split_id
-from tasks.datasets import get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP, OPTIONAL_TABLES
 from tasks.io import atomic_dir
+from tasks.manifest import read_manifest
 from tasks.paths import Layout
 from tasks.splits import check_split, get_protocol, write_split
 
@@ -39,7 +39,7 @@ def make_split(
 def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, Any]]:
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
-    if not get_dataset(dataset, raw_dir=layout.raw(dataset)).has_timestamps:
+    if not read_manifest(d).has_timestamps:
         ratings = ratings.with_columns(pl.lit(MISSING_TIMESTAMP, dtype=pl.Int64).alias("timestamp"))
     n_items = pl.read_parquet(d / "item_ids.parquet").height
     extras = {t: pl.read_parquet(d / f"{t}.parquet") for t in OPTIONAL_TABLES if (d / f"{t}.parquet").exists()}

@@ -39,7 +39,7 @@ def test_unknown_model_lists_valid_names() -> None:
 
 
 def test_unknown_model_key_names_the_parameter() -> None:
-    from models.registry import get_model_class
+    from models.common.registry import get_model_class
 
     cls = get_model_class("biased-mf")
     with pytest.raises(ConfigError, match=r"models\.biased-mf\.factorz"):

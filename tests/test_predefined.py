@@ -12,7 +12,7 @@ import pytest
 
 from tasks.datasets.base import MISSING_TIMESTAMP, ExpectedCounts, canonicalize, index_pairs
 from tasks.errors import ConfigError, DataError
-from tasks.evaluate import sampled_ranking
+from tasks.ranking import sampled_ranking
 from tasks.splits import SplitResult, check_split, get_protocol
 
 N_ITEMS = 30
@@ -158,12 +158,12 @@ def test_sampled_ranking_with_different_numbers_of_negatives_per_user() -> None:
     neg = pl.DataFrame(
         {"user_idx": [0, 0, 0, 1, 1], "item_idx": [2, 3, 4, 0, 1]}, schema={"user_idx": pl.Int32, "item_idx": pl.Int32}
     )
-    split = SplitResult(test, test.clear(), test, negatives=neg)
-    out = sampled_ranking(FixedScores(scores), split, 2)  # type: ignore[arg-type]
-    assert out["hr@2_sampled"] == 0.5 and out["n_candidates"] == 4 and out["n_candidates_min"] == 3
-    assert out["ndcg@2_sampled"] == pytest.approx(0.5)
-    out1 = sampled_ranking(FixedScores(scores), split, 3)  # type: ignore[arg-type]
-    assert out1["hr@3_sampled"] == 1.0 and out1["ndcg@3_sampled"] == pytest.approx((1 + 1 / np.log2(4)) / 2)
+    out = sampled_ranking(FixedScores(scores), test, neg, 2)  # type: ignore[arg-type]
+    assert out["hr@2"] == 0.5 and out["n_candidates"] == 4 and out["n_candidates_min"] == 3
+    assert out["ndcg@2"] == pytest.approx(0.5)
+    assert out["mrr"] == pytest.approx((1 + 1 / 3) / 2)
+    out1 = sampled_ranking(FixedScores(scores), test, neg, 3)  # type: ignore[arg-type]
+    assert out1["hr@3"] == 1.0 and out1["ndcg@3"] == pytest.approx((1 + 1 / np.log2(4)) / 2)
 
 
 def test_candidate_only_items_get_an_index_and_weights_are_kept() -> None:
@@ -231,6 +231,6 @@ def test_a_published_split_dataset_runs_through_every_stage(tmp_path: Path) -> N
         run = RunId(ds, "biased-mf", split_id)
         train_run(layout, params, run, progress=lambda s: None)
         result = evaluate_run(layout, params, run)
-        assert "rmse" not in result["metrics"] and 0.0 <= result["metrics"]["hr@10_sampled"] <= 1.0
-        assert result["n_candidates"] == 21 and result["n_candidates_min"] == n_min
-        assert result["negatives"].startswith("as published" if split_id == "predefined-s0" else "corrected")
+        assert "rmse" not in result.metrics and 0.0 <= result.metrics["hr@10_sampled"] <= 1.0
+        assert result.n_candidates == 21 and result.n_candidates_min == n_min
+        assert result.negatives.startswith("as published" if split_id == "predefined-s0" else "corrected")

@@ -24,6 +24,8 @@ class SplitResult:
     test: pl.DataFrame
     negatives: pl.DataFrame | None = None  # user_idx, item_idx: sampled negatives per test user (LOO)
     info: dict[str, object] = field(default_factory=dict)
+    # user_idx, item_idx: negatives per validation user, drawn like the test ones (ranking monitors)
+    valid_negatives: pl.DataFrame | None = None
 
     def part(self, name: str) -> pl.DataFrame:
         return getattr(self, name)
@@ -81,6 +83,19 @@ def check_split(split_id: str, ratings: pl.DataFrame, result: SplitResult, proto
             raise DataError(where, "duplicate sampled negatives", expected="0", found=dup)
         per_user = neg.group_by("user_idx").len()["len"]
         report["negatives_per_user"] = {"min": int(per_user.min()), "max": int(per_user.max())}  # type: ignore[arg-type]
+    if result.valid_negatives is not None:
+        vneg = result.valid_negatives
+        clash = vneg.join(ratings.select("user_idx", "item_idx"), on=["user_idx", "item_idx"], how="inner").height
+        if clash:
+            raise DataError(where, "a validation negative was an interaction of its user", expected="0", found=clash)
+        dup = vneg.select(pl.struct("user_idx", "item_idx").is_duplicated().sum()).item()
+        if dup:
+            raise DataError(where, "duplicate validation negatives", expected="0", found=dup)
+        missing = result.valid.select("user_idx").unique().join(vneg.select("user_idx").unique(), on="user_idx",
+                                                                how="anti").height  # fmt: skip
+        if missing:
+            raise DataError(where, "validation users without negatives", expected="0", found=missing)
+        report["valid_negatives_per_user"] = int(vneg.group_by("user_idx").len()["len"].max())  # type: ignore[arg-type]
     report["users"] = {name: result.part(name)["user_idx"].n_unique() for name in PARTS}
     cold_u = result.test.join(result.train.select("user_idx").unique(), on="user_idx", how="anti").height
     cold_i = result.test.join(result.train.select("item_idx").unique(), on="item_idx", how="anti").height
@@ -94,6 +109,8 @@ def write_split(out_dir: Path, result: SplitResult, report: dict) -> None:
         write_parquet(out_dir / f"{name}.parquet", result.part(name))
     if result.negatives is not None:
         write_parquet(out_dir / "negatives.parquet", result.negatives)
+    if result.valid_negatives is not None:
+        write_parquet(out_dir / "valid_negatives.parquet", result.valid_negatives)
     write_json(out_dir / "split.json", {**report, **result.info})
 
 
@@ -103,11 +120,29 @@ def load_split(split_dir: Path) -> SplitResult:
     if not (split_dir / "train.parquet").exists():
         raise DataError(split_dir, "split not found", expected="train/valid/test.parquet", found="nothing")
     neg = split_dir / "negatives.parquet"
+    vneg = split_dir / "valid_negatives.parquet"
     info = read_json(split_dir / "split.json") if (split_dir / "split.json").exists() else {}
     return SplitResult(
         *(read_parquet(split_dir / f"{n}.parquet") for n in PARTS),
         negatives=read_parquet(neg) if neg.exists() else None,
         info=info,
+        valid_negatives=read_parquet(vneg) if vneg.exists() else None,
+    )
+
+
+def validation_negatives(
+    ratings: pl.DataFrame, valid: pl.DataFrame, n_items: int, k: int, seed: int
+) -> pl.DataFrame:
+    """``k`` distinct items per validation user that the user never interacted with in any part, drawn with
+    their own generator (``default_rng([seed, 2])``) so that the split's other rows never move."""
+    from models.common.samplers import pair_keys, sample_negatives
+
+    users = np.sort(valid["user_idx"].unique().to_numpy()).astype(np.int64)
+    keys = pair_keys(ratings["user_idx"].to_numpy(), ratings["item_idx"].to_numpy(), n_items)
+    rng = np.random.default_rng([seed, 2])
+    items = sample_negatives(users, k, keys, n_items, rng, distinct=True, param="split.loo_negatives")
+    return pl.DataFrame(
+        {"user_idx": np.repeat(users, k).astype(np.int32), "item_idx": items.ravel().astype(np.int32)}
     )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from tasks.errors import ConfigError, DataError, UnknownNameError
-from tasks.splits.base import SplitProtocol, SplitResult, take
+from tasks.splits.base import SplitProtocol, SplitResult, take, validation_negatives
 
 RANDOM = re.compile(r"^random-(\d+)-(\d+)-(\d+)$")
 
@@ -95,7 +95,12 @@ class LeaveOneOut(SplitProtocol):
                 "tie_break": "latest timestamp, then largest item_idx",
                 "rows_without_timestamp": int(missing.sum()),
                 "ordering": _ordering_note(ratings, missing),
+                "valid_negatives": f"{self.n_negatives} per validation user, never an item of the user, "
+                "seeded apart from the test draw",
             },
+            valid_negatives=validation_negatives(
+                ratings, take(ratings, rows[valid_mask]), n_items, self.n_negatives, seed
+            ),
         )
         return parts
 
@@ -219,11 +224,16 @@ class Predefined(SplitProtocol):
             "validation": valid_rule,
         }
         test = take(ratings, test_rows)
-        neg = None
+        valid = take(ratings, rows[valid_mask])
+        neg = vneg = None
         if negatives is not None:
             neg, neg_info = self._negatives(ratings, test, negatives, n_items, rng)
             info.update(neg_info)
-        return SplitResult(take(ratings, rows[~valid_mask]), take(ratings, rows[valid_mask]), test, neg, info)
+            k = int(negatives.group_by("user_idx").len()["len"].max())  # type: ignore[arg-type]
+            vneg = validation_negatives(ratings, valid, n_items, k, seed)
+            info["valid_negatives"] = f"{k} per validation user (as many as listed per test user), never an item "
+            info["valid_negatives"] += "of the user, seeded"
+        return SplitResult(take(ratings, rows[~valid_mask]), valid, test, neg, info, valid_negatives=vneg)
 
     def _negatives(
         self, ratings: pl.DataFrame, test: pl.DataFrame, listed: pl.DataFrame, n_items: int, rng: np.random.Generator

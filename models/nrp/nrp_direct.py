@@ -41,15 +41,17 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from models.base import Batch, ModelConfig, RatingModel, activation, lecun_normal_, mlp
-from models.context import TrainContext
-from models.registry import register_model
-from models.sparse import SparseLinear, SparseRows, dense_or_sparse_rows
+from models.common.base import GradientConfig, Recommender, StepLoss
+from models.common.context import TrainContext
+from models.common.layers import activation, lecun_normal_, mlp
+from models.common.registry import register_model
+from models.common.samplers import PairBatch
+from models.common.sparse import SparseLinear, SparseRows, dense_or_sparse_rows
 from tasks.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class NRPDirectConfig(ModelConfig):
+class NRPDirectConfig(GradientConfig):
     encoder: tuple[int, ...] = (500, 200, 100)
     predictor: tuple[int, ...] = (500, 200, 100, 50)
     activation: str = "selu"
@@ -97,9 +99,9 @@ class Encoder(nn.Module):
 
 
 @register_model("nrp-direct")
-class NRPDirect(RatingModel):
+class NRPDirect(Recommender):
     config_cls = NRPDirectConfig
-    name = "nrp-direct"
+    task = "rating"
 
     def __init__(self, cfg: NRPDirectConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
@@ -229,42 +231,51 @@ class NRPDirect(RatingModel):
             z = self.dropout(torch.cat([t.to(u_z.dtype) for t in parts], dim=-1))
             return self.out(self.predictor(z)).squeeze(-1).float()
 
-    def batch_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def batch_loss(self, batch: PairBatch) -> StepLoss:
         pred = self(batch.users, batch.items, batch.ratings)
         err = (pred - batch.ratings).pow(2)
         loss = err.mean()
+        logs: dict[str, torch.Tensor | float] = {"mse": loss.detach()}
         if self.cfg.l2 > 0:
-            loss = loss + self.cfg.l2 * sum(p.pow(2).sum() for n, p in self.named_parameters() if "bias" not in n)
-        return loss, err.sum().detach(), len(err)
+            reg = sum(p.pow(2).sum() for n, p in self.named_parameters() if "bias" not in n)
+            loss = loss + self.cfg.l2 * reg
+            logs["reg"] = float(reg)
+        return StepLoss(loss, logs, weight=len(err))
 
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self(users, items)
 
     @torch.no_grad()
-    def score_users(self, users: np.ndarray, chunk: int = 16) -> np.ndarray:
-        """All items for each user: representations once per user and per item, and the first prediction
-        layer split as W[z_u, z_i] = W_u z_u + W_i z_i, so only the later layers run per pair."""
+    def score_users(self, users: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+        """All items for each user: representations once per user and (per ``scoring()`` block) per item, and
+        the first prediction layer split as W[z_u, z_i] = W_u z_u + W_i z_i, so only the later layers run per
+        pair."""
         self.eval()
         dev = self.u_scale.device
-        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(dev)
-        it = torch.arange(self.n_items, device=dev)
+        u = users.to(dev)
         z_u = torch.cat(
             [self.user_enc(self.user_rows, u), *(e(s, u) for e, s in zip(self.user_side_enc, self.user_sources))], -1
         )
+        first = self.predictor[0]
+        assert isinstance(first, nn.Linear)
+        a = z_u @ first.weight[:, : z_u.shape[1]].T
+        b = self.cached("item_part", lambda: self._item_part(dev, z_u.shape[1]))
+        rest = self.predictor[1:]
+        out = torch.empty(len(u), self.n_items, device=dev)
+        for s in range(0, len(u), chunk):
+            h = (a[s : s + chunk, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
+            out[s : s + chunk] = self.out(rest(h)).reshape(-1, self.n_items)
+        return out
+
+    def _item_part(self, dev: torch.device, user_width: int) -> torch.Tensor:
+        it = torch.arange(self.n_items, device=dev)
         z_i = torch.cat(
             [self.item_enc(self.item_rows, it), *(e(s, it) for e, s in zip(self.item_side_enc, self.item_sources))],
             -1,
         )
         first = self.predictor[0]
         assert isinstance(first, nn.Linear)
-        a = z_u @ first.weight[:, : z_u.shape[1]].T
-        b = z_i @ first.weight[:, z_u.shape[1] :].T + first.bias
-        rest = self.predictor[1:]
-        out = torch.empty(len(u), self.n_items, device=dev)
-        for s in range(0, len(u), chunk):
-            h = (a[s : s + chunk, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
-            out[s : s + chunk] = self.out(rest(h)).reshape(-1, self.n_items)
-        return out.cpu().numpy()
+        return z_i @ first.weight[:, user_width:].T + first.bias
 
 
 def _row_scale(counts: np.ndarray, norm: str) -> np.ndarray:

@@ -20,33 +20,40 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.base import ModelConfig, RatingModel, activation, mlp
-from models.context import TrainContext
-from models.registry import register_model
-from models.sparse import SparseLinear, SparseRows
+from models.common.base import GradientConfig, Recommender, StepLoss
+from models.common.context import TrainContext
+from models.common.layers import activation, mlp
+from models.common.registry import register_model
+from models.common.sparse import SparseLinear, SparseRows
 from tasks.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class AutoRecConfig(ModelConfig):
+class AutoRecConfig(GradientConfig):
     hidden: tuple[int, ...] = (500,)
-    activation: str = "sigmoid"  # g
-    output_activation: str = "identity"  # f
+    """Hidden layer sizes; more than one gives the deep variant, e.g. [500, 250, 500]."""
+    activation: str = "sigmoid"
+    """g, the hidden activation."""
+    output_activation: str = "identity"
+    """f, the output activation."""
     optimizer: str = "adam"
     lr: float = 1e-3
-    l2: float = 1.0  # λ
+    l2: float = 1.0
+    """λ of (λ/2)(‖W‖² + ‖V‖²)."""
     batch_size: int = 64
     default_rating: float = 3.0
+    """Prediction for a user or item without any training rating."""
 
 
-class AutoRec(RatingModel):
+class AutoRec(Recommender):
     config_cls = AutoRecConfig
+    task = "rating"
     item_based: bool = True
 
     def __init__(self, cfg: AutoRecConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        if not cfg.hidden:
-            raise ConfigError(f"models.{self.name}.hidden", "at least one hidden size", list(cfg.hidden))
+        if not cfg.hidden or any(not isinstance(h, int) or h < 1 for h in cfg.hidden):
+            raise ConfigError(f"models.{self.name}.hidden", "one or more positive hidden sizes", list(cfg.hidden))
         # vectors: one per item (over users) for I-AutoRec, one per user (over items) for U-AutoRec
         self.vectors = ctx.item_matrix if self.item_based else ctx.user_matrix
         n_vec, dim = self.vectors.shape
@@ -88,14 +95,16 @@ class AutoRec(RatingModel):
         for s in range(0, len(order), bs):
             yield torch.as_tensor(order[s : s + bs], dtype=torch.long, device=dev)
 
-    def batch_loss(self, vec_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def batch_loss(self, vec_ids: torch.Tensor) -> StepLoss:
         h = self.encode(vec_ids)
         cols, _, vals, row_of = self.rows.gather_with_rows(vec_ids)
         out = self.f((self.dec_w[cols] * h[row_of]).sum(-1) + self.dec_b[cols])
         sse = (out - vals).pow(2).sum()
         share = len(vec_ids) / max(len(self._active), 1)
-        objective = sse + 0.5 * self.cfg.l2 * share * self.weight_norm()
-        return objective, sse.detach(), len(vals)
+        norm = self.weight_norm()
+        objective = sse + 0.5 * self.cfg.l2 * share * norm
+        n = max(len(vals), 1)
+        return StepLoss(objective, {"mse": sse.detach() / n, "reg": 0.5 * self.cfg.l2 * norm.detach()}, weight=n)
 
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         vec, pos = (items, users) if self.item_based else (users, items)
@@ -106,32 +115,31 @@ class AutoRec(RatingModel):
         return torch.where(known, out, torch.full_like(out, self.cfg.default_rating))
 
     @torch.no_grad()
-    def score_users(self, users: np.ndarray) -> np.ndarray:
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        """I-AutoRec: every item's code is computed once per ``scoring()`` block, then one matmul per chunk
+        of users; U-AutoRec: the users' codes times the decoder."""
         self.eval()
         dev = self.dec_w.device
-        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(dev)
+        u = users.to(dev)
         if self.item_based:
-            outs = []
-            for s in range(0, self.n_items, 1024):
-                it = torch.arange(s, min(s + 1024, self.n_items), device=dev)
-                h = self.encode(it)  # (items, k)
-                o = self.f(h @ self.dec_w[u].T + self.dec_b[u])  # (items, users)
-                known = self.vec_known[it][:, None] & self.dim_known[u][None, :]
-                outs.append(torch.where(known, o, torch.full_like(o, self.cfg.default_rating)))
-            return torch.cat(outs, 0).T.cpu().numpy()
-        h = self.encode(u)
-        o = self.f(h @ self.dec_w.T + self.dec_b)
-        known = self.vec_known[u][:, None] & self.dim_known[None, :]
-        return torch.where(known, o, torch.full_like(o, self.cfg.default_rating)).cpu().numpy()
+            codes = self.cached("item_codes", lambda: self._all_codes(dev))
+            o = self.f(self.dec_w[u] @ codes.T + self.dec_b[u][:, None])  # (users, items)
+            known = self.dim_known[u][:, None] & self.vec_known[None, :]
+        else:
+            o = self.f(self.encode(u) @ self.dec_w.T + self.dec_b)
+            known = self.vec_known[u][:, None] & self.dim_known[None, :]
+        return torch.where(known, o, torch.full_like(o, self.cfg.default_rating))
+
+    def _all_codes(self, dev: torch.device, chunk: int = 4096) -> torch.Tensor:
+        blocks = [torch.arange(s, min(s + chunk, self.n_items), device=dev) for s in range(0, self.n_items, chunk)]
+        return torch.cat([self.encode(b) for b in blocks])
 
 
 @register_model("autorec-i")
 class ItemAutoRec(AutoRec):
-    name = "autorec-i"
     item_based = True
 
 
 @register_model("autorec-u")
 class UserAutoRec(AutoRec):
-    name = "autorec-u"
     item_based = False

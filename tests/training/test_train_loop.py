@@ -14,7 +14,7 @@ from tasks.device import seed_everything
 from tasks.errors import DataError
 from tasks.evaluate import evaluate_run
 from tasks.paths import Layout
-from tasks.train import RunId, build_context, build_model, fit, train_run
+from tasks.train import RunId, build_model, build_run_data, fit, train_run
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -41,8 +41,10 @@ def test_same_seed_gives_identical_metrics(
     second = train_run(layout, params, run, progress=lambda s: None, device=device)
     m2 = evaluate_run(layout, params, run, device=device)
     hist2 = (layout.run("ml-100k", model, run.split_id) / "history.csv").read_text()
-    assert m1["metrics"] == m2["metrics"]
-    assert first["best_valid_rmse"] == second["best_valid_rmse"]
+    assert m1.metrics == m2.metrics
+    assert first.best_monitor == second.best_monitor
+    # identical runs write identical checkpoint bytes (DVC sees no change where there is none)
+    assert first.monitor == "valid_rmse"
     assert pl.read_csv(hist1.encode())["valid_rmse"].to_list() == pl.read_csv(hist2.encode())["valid_rmse"].to_list()
 
 
@@ -55,29 +57,22 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
     assert {"model.pt", "config.json", "history.csv", "train.json"} <= {p.name for p in out.iterdir()}
     assert any(line.startswith("epoch   1/") for line in lines)
     hist = pl.read_csv(out / "history.csv")
-    assert hist.columns == ["epoch", "train_loss", "valid_rmse", "seconds", "lr"]
-    assert summary["best_valid_rmse"] == pytest.approx(hist["valid_rmse"].min())
+    assert hist.columns == ["epoch", "loss", "mse", "reg", "valid_rmse", "valid_mae", "monitor", "seconds", "lr"]
+    assert summary.best_monitor == pytest.approx(hist["valid_rmse"].min())
     torch.load(out / "model.pt", weights_only=True)
     result = evaluate_run(layout, params, run)
     saved = json.loads(layout.metrics("ml-100k", "autorec-i", "leave-one-out-s0").read_text())
-    assert saved == json.loads(json.dumps(result))
-    for key in ("rmse", "mae", "hr@10_sampled", "ndcg@10_sampled", "hr@5_full", "ndcg@10_full"):
+    assert saved == json.loads(json.dumps(result.to_json()))
+    for key in ("rmse", "mae", "hr@10_sampled", "ndcg@10_sampled", "mrr_sampled", "hr@5_full", "ndcg@10_full",
+                "recall@10_full", "mrr_full"):  # fmt: skip
         assert key in saved["metrics"]
     assert "precision@10%" not in saved["metrics"]  # one test item per user
     assert saved["n_candidates"] == 21
-    for key in (
-        "dataset",
-        "protocol",
-        "model",
-        "seed",
-        "epochs",
-        "best_epoch",
-        "train_seconds",
-        "seconds_per_epoch",
-        "n_params",
-        "device",
-    ):
+    for key in ("dataset", "protocol", "model", "seed", "task", "tie_rule", "negatives", "history"):
         assert key in saved
+    trained = json.loads((out / "train.json").read_text())
+    for key in ("epochs", "best_epoch", "train_seconds", "seconds_per_epoch", "n_params", "device", "monitor"):
+        assert key in trained
 
 
 @pytest.mark.parametrize(
@@ -92,7 +87,7 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
 def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: Path, model: str, device: str) -> None:
     layout = Layout(prepared_root)
     torch.manual_seed(0)
-    ctx, split = build_context(layout, "ml-100k", "random-80-10-10-s0", torch.device(device))
+    data = build_run_data(layout, "ml-100k", "random-80-10-10-s0", torch.device(device))
     cfg = {
         "biased-mf": {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256},
         "nrp-direct": {"encoder": [16, 8], "predictor": [16, 8], "input_dropout": 0.5, "batch_size": 128},
@@ -100,11 +95,10 @@ def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: 
 
     def run(max_epochs: int, resume: Path | None, tag: str):  # type: ignore[no-untyped-def]
         seed_everything(0)
-        model_ = build_model(model, cfg, ctx)
+        model_ = build_model(model, cfg, data.ctx)
         return fit(
             model_,
-            ctx,
-            split.valid,
+            data,
             seed=0,
             max_epochs=max_epochs,
             patience=100,
@@ -125,6 +119,7 @@ def test_resume_after_kill_continues_identically(prepared_root: Path, tmp_path: 
     best_resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
     assert all(torch.equal(best_straight[k], best_resumed[k]) for k in best_straight)
     assert [h["valid_rmse"] for h in resumed.history] == [h["valid_rmse"] for h in straight.history]
+    assert (tmp_path / "resumed.pt").read_bytes() == (tmp_path / "straight.pt").read_bytes()
 
 
 def test_empty_validation_split_is_refused(prepared_root: Path) -> None:
@@ -134,3 +129,71 @@ def test_empty_validation_split_is_refused(prepared_root: Path) -> None:
     valid.clear().write_parquet(split_dir / "valid.parquet")
     with pytest.raises(DataError, match="empty validation set"):
         train_run(layout, params, RunId("ml-100k", "biased-mf", "random-80-10-10-s0"), progress=lambda s: None)
+
+
+def test_identical_runs_write_identical_checkpoint_bytes(prepared_root: Path) -> None:
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    run = RunId("ml-100k", "biased-mf", "random-80-10-10-s0")
+    train_run(layout, params, run, progress=lambda s: None)
+    first = (layout.run(*_parts(run)) / "model.pt").read_bytes()
+    train_run(layout, params, run, progress=lambda s: None)
+    assert (layout.run(*_parts(run)) / "model.pt").read_bytes() == first
+
+
+def _parts(run: RunId) -> tuple[str, str, str]:
+    return run.dataset, run.model, run.split_id
+
+
+class _Planted:
+    """A pickle that would run code when unpickled without ``weights_only``."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+def test_planted_resume_pickle_is_refused(prepared_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    monkeypatch.chdir(prepared_root)
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    run = RunId("ml-100k", "biased-mf", "random-80-10-10-s0")
+    resume = prepared_root / "artifacts" / ".resume" / "ml-100k" / "biased-mf" / "random-80-10-10-s0.pt"
+    resume.parent.mkdir(parents=True)
+    resume.write_bytes(pickle.dumps({"fingerprint": _Planted()}))
+    with pytest.raises(DataError, match="refused to load: not a weights-only checkpoint"):
+        train_run(layout, params, run, progress=lambda s: None)
+    assert not (prepared_root / "PWNED").exists()
+    assert not layout.run(*_parts(run)).exists()  # nothing written
+
+
+def test_ranking_model_on_explicit_ratings_uses_positives(prepared_root: Path) -> None:
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    run = RunId("ml-100k", "bpr", "random-80-10-10-s0")
+    record = train_run(layout, params, run, progress=lambda s: None)
+    assert record.task == "ranking" and record.monitor == "valid_ndcg@10"
+    assert record.positives is not None and record.positives.startswith("ratings >= 4 are positives")
+    result = evaluate_run(layout, params, run)
+    assert "rmse" not in result.metrics and "ndcg@10_full" in result.metrics and "recall@10_full" in result.metrics
+    assert result.relevant == "test ratings >= 4"
+
+
+def test_threshold_outside_the_scale_is_refused(prepared_root: Path) -> None:
+    from tasks.config import params_from_dict
+    from tasks.errors import ConfigError
+
+    raw = __import__("yaml").safe_load((prepared_root / "params.yaml").read_text())
+    raw["train"]["positive_threshold"] = 7
+    params = params_from_dict(raw)
+    with pytest.raises(ConfigError, match=r"train.positive_threshold.*\[1, 5\].*7"):
+        train_run(Layout(prepared_root), params, RunId("ml-100k", "bpr", "random-80-10-10-s0"), progress=print)
+
+
+def test_ranking_monitor_needs_validation_negatives_on_leave_one_out(prepared_root: Path) -> None:
+    from tasks.errors import ConfigError
+
+    layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
+    (layout.split("ml-100k", "leave-one-out-s0") / "valid_negatives.parquet").unlink()
+    with pytest.raises(ConfigError, match="validation negatives"):
+        train_run(layout, params, RunId("ml-100k", "bpr", "leave-one-out-s0"), progress=lambda s: None)

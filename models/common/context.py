@@ -1,4 +1,6 @@
-"""What a model sees at build time: sizes, the training ratings (only), side information, the device."""
+"""What a model may read at build time, declared in one place: sizes, the TRAINING interactions only
+(ratings and, where the dataset has them, interaction weights), every side matrix the features stage built,
+the rating scale, the feedback type and the device. Nothing here reads the raw data folder."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from models.common.samplers import Interactions
+
 
 @dataclass
 class TrainContext:
@@ -16,16 +20,23 @@ class TrainContext:
     n_items: int
     users: np.ndarray  # int64, training pairs only
     items: np.ndarray  # int64
-    ratings: np.ndarray  # float32
+    ratings: np.ndarray  # float32 (1 for implicit data and for positives of a ranking model on explicit data)
     rating_scale: tuple[float, float]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    user_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)  # "bow" / "svd"
+    # side matrices by source: "bow" (sparse bag of words over every side field), "svd" (its truncated SVD),
+    # and "<field>_svd" per relation (bag field: Last.fm tags / friends, Douban friends, MovieLens tags)
+    user_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)
     item_side: dict[str, sp.csr_matrix | np.ndarray] = field(default_factory=dict)
     implicit: bool = False
+    weights: np.ndarray | None = None  # float32 interaction strength (play counts ...) per training pair
 
     @cached_property
     def global_mean(self) -> float:
         return float(self.ratings.mean()) if len(self.ratings) else float(np.mean(self.rating_scale))
+
+    @cached_property
+    def interactions(self) -> Interactions:
+        return Interactions(self.users, self.items, self.ratings, self.weights, self.n_users, self.n_items)
 
     @cached_property
     def user_matrix(self) -> sp.csr_matrix:

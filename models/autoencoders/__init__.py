@@ -1,0 +1,1 @@
+"""Autoencoder models trained on sparse rating vectors: AutoRec (I-/U-)."""

@@ -1,0 +1,1 @@
+"""Matrix-factorization models: BiasedMF (explicit ratings), BPR-MF (implicit, pairwise)."""
