@@ -3,13 +3,13 @@
     python -m bench.gpu_run [--root .] [--split random-80-10-10-s0] [--models M ...] [--device auto]
                             [--set MODEL.KEY=VALUE ...] [--repro-epochs 0] [--json PATH]
 
-Runs the pipeline's own functions (``tasks.train.train_run``: early stopping and best checkpoint;
-``tasks.evaluate.evaluate_run``: test metrics), so it needs neither Prefect nor DVC; works on CPU and CUDA.
+Runs the pipeline's own functions (``tasks.training.train_run``: early stopping and best checkpoint;
+``tasks.evaluation.evaluate.evaluate_run``: test metrics), so it needs neither Prefect nor DVC; works on CPU and CUDA.
 Needs the prepared artifacts (ingested, features, splits) under --root. Per model it prints test RMSE and
 MAE, epochs (best epoch), seconds per epoch (all epochs, and epochs 2+ without the first epoch's warm-up),
 training seconds, evaluation seconds and peak memory: ``torch.cuda.max_memory_allocated`` on CUDA (training
 and evaluation), the process's peak RSS on CPU. Warnings torch raises for ops without a deterministic
-kernel (warn-only on CUDA, see ``tasks/device.py``) are counted and listed.
+kernel (warn-only on CUDA, see ``tasks/common/device.py``) are counted and listed.
 
 ``--repro-epochs K`` then trains each model K epochs twice with the same seed and reports whether the two
 weight sets are bit-identical. ``--set`` overrides one model config key (``nrp-direct.precision=bf16``);
@@ -33,11 +33,12 @@ import numpy as np
 import torch
 import yaml
 
-from tasks.config import Params, load_params
-from tasks.device import resolve_device, seed_everything, set_threads
-from tasks.evaluate import evaluate_run
-from tasks.paths import Layout
-from tasks.train import RunId, build_context, build_model, fit, train_run
+from models.common.registry import resolve_model
+from tasks.common.config import Params, load_params
+from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.paths import Layout
+from tasks.evaluation.evaluate import evaluate_run
+from tasks.training import RunId, build_context, build_model, fit, train_run
 
 
 def apply_overrides(params: Params, sets: list[str]) -> Params:
@@ -57,7 +58,7 @@ def repro_check(layout: Layout, params: Params, run: RunId, dev: torch.device, e
     for _ in range(2):
         seed_everything(run.seed)
         ctx, split = build_context(layout, run.dataset, run.split_id, dev)
-        model = build_model(run.model, params.model_config(run.model), ctx)
+        model = build_model(run.model, resolve_model(run.model, params.models).raw, ctx)
         with tempfile.TemporaryDirectory() as tmp:
             fit(
                 model,
@@ -97,7 +98,7 @@ def run_model(layout: Layout, params: Params, run: RunId, dev: torch.device, rep
         "model": run.model,
         "split": run.split_id,
         "device": str(dev),
-        "model_config": params.model_config(run.model),
+        "model_config": resolve_model(run.model, params.models).raw,
         "test_rmse": result["metrics"]["rmse"],
         "test_mae": result["metrics"]["mae"],
         "metrics": result["metrics"],

@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 STAGES = {
-    "acquire": "from tasks.ingest import acquire_dataset; "
+    "acquire": "from tasks.acquire import acquire_dataset; "
     "acquire_dataset(L, 'synthetic', P.acquire.source_dir, 30)",
     "ingest": "from tasks.ingest import ingest_dataset; ingest_dataset(L, 'synthetic')",
     "validate": "from tasks.validate import validate_tables, raise_on_failure; from tasks.ingest import load_tables; "
@@ -35,14 +35,15 @@ STAGES = {
     "build_features(get_dataset('synthetic', raw_dir=L.raw('synthetic')), t['users'], t['items'], "
     "t['user_ids'].height, t['item_ids'].height, L.features('synthetic'), age_encoding='bucket', min_df=1, "
     "svd_k=P.features.svd_k, seed=0)",
-    "split": "from tasks.splitting import make_splits; make_splits(L, P, 'synthetic')",
+    "split": "from tasks.splits.stage import make_splits; make_splits(L, P, 'synthetic')",
 }
 
 
 def run_stage(name: str, code: str, root: Path) -> tuple[float, float]:
     prelude = (
-        f"import sys; sys.path.insert(0, {str(REPO)!r}); from pathlib import Path; from tasks.paths import Layout; "
-        f"from tasks.config import load_params; L = Layout(Path({str(root)!r})); "
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); from pathlib import Path; "
+        "from tasks.common.paths import Layout; "
+        f"from tasks.common.config import load_params; L = Layout(Path({str(root)!r})); "
         f"P = load_params(Path({str(root)!r}) / 'params.yaml'); "
     )
     t0 = time.perf_counter()

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.config import load_params
-from tasks.device import resolve_device, seed_everything, set_threads
-from tasks.paths import Layout
-from tasks.train import build_context, build_model, fit
+from models.common.registry import resolve_model
+from tasks.common.config import load_params
+from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.paths import Layout
+from tasks.training import build_from_spec, build_run_data, fit
 
 
 def main() -> None:
@@ -39,10 +40,15 @@ def main() -> None:
     dev = resolve_device(args.device or params.train.device)
     cuda = dev.type == "cuda"
     layout = Layout(Path(args.root))
-    ctx, split = build_context(layout, params.dataset, args.split, dev)
+    datas = {
+        task: build_run_data(
+            layout, params.dataset, args.split, dev, task, params.train.positive_threshold, params.split.loo_negatives
+        )
+        for task in ("rating", "ranking")
+    }
     print(
         f"dataset {params.dataset}, split {args.split}, device {dev}, {threads} threads, "
-        f"{len(ctx.ratings):,} training ratings"
+        f"{len(datas['rating'].ctx.ratings):,} training interactions"
     )
     if cuda:
         print(f"GPU {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
@@ -54,12 +60,14 @@ def main() -> None:
         seed_everything(0)
         if cuda:
             torch.cuda.reset_peak_memory_stats(dev)
-        model = build_model(name, params.model_config(name), ctx)
+        spec = resolve_model(name, params.models)
+        data = datas[spec.cls.task]
+        ctx = data.ctx
+        model = build_from_spec(spec, spec.raw, ctx)
         with tempfile.TemporaryDirectory() as tmp:
             res = fit(
                 model,
-                ctx,
-                split.valid,
+                data,
                 seed=0,
                 max_epochs=args.epochs,
                 patience=args.epochs,
@@ -68,14 +76,15 @@ def main() -> None:
                 fp="",
                 progress=lambda s: None,
             )
-        s_epoch = float(np.mean([h["seconds"] for h in res.history[1:] or res.history]))
-        u, i = split.test["user_idx"].to_numpy(), split.test["item_idx"].to_numpy()
+        s_epoch = float(np.mean([h["fit_seconds"] for h in res.history[1:] or res.history]))
+        u, i = data.test["user_idx"].to_numpy(), data.test["item_idx"].to_numpy()
         t0 = time.perf_counter()
         model.predict(u, i)
         pred_s = len(u) / (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        for s in range(0, ctx.n_users, 256):
-            model.score_users(np.arange(s, min(s + 256, ctx.n_users)))
+        with model.scoring():
+            for s in range(0, ctx.n_users, 256):
+                model.score_users(torch.arange(s, min(s + 256, ctx.n_users), device=dev))
         score_all = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         gpu = f" {torch.cuda.max_memory_allocated(dev) / 2**20:>12.0f}" if cuda else ""

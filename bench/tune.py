@@ -1,4 +1,5 @@
-"""Grid search on the VALIDATION split only: prints best validation RMSE per configuration.
+"""Grid search on the VALIDATION split only: prints the best value of the model's validation monitor
+(valid_rmse for rating models, valid_ndcg@10 for ranking models) per configuration.
 
     python -m bench.tune --root /tmp/hr --model autorec-i --split random-80-10-10-s0 --grid l2=1,10,100
 
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from tasks.config import load_params
-from tasks.device import resolve_device, seed_everything, set_threads
-from tasks.paths import Layout
-from tasks.train import RunId, build_context, build_model, fit
+from models.common.registry import resolve_model
+from tasks.common.config import load_params
+from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.paths import Layout
+from tasks.training import RunId, build_from_spec, build_run_data, fit
 
 
 def parse_value(v: str):  # type: ignore[no-untyped-def]
@@ -44,19 +46,20 @@ def main() -> None:
     set_threads(params.train.threads)
     dev = resolve_device(params.train.device)
     run = RunId(dataset, args.model, args.split)
-    ctx, split = build_context(layout, dataset, args.split, dev)
+    spec = resolve_model(args.model, params.models)
+    data = build_run_data(layout, dataset, args.split, dev, spec.cls.task, params.train.positive_threshold,
+                          params.split.loo_negatives)  # fmt: skip
     keys = [g.split("=", 1)[0] for g in args.grid]
     values = [[parse_value(x) for x in g.split("=", 1)[1].split(",")] for g in args.grid]
     for combo in itertools.product(*values) if values else [()]:
-        cfg = {**params.model_config(args.model), **dict(zip(keys, combo))}
+        cfg = {**spec.raw, **dict(zip(keys, combo))}
         seed_everything(run.seed)
-        model = build_model(args.model, cfg, ctx)
+        model = build_from_spec(spec, cfg, data.ctx)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             res = fit(
                 model,
-                ctx,
-                split.valid,
+                data,
                 seed=run.seed,
                 max_epochs=args.max_epochs or params.train.max_epochs,
                 patience=args.patience or params.train.patience,
@@ -71,7 +74,7 @@ def main() -> None:
                     "model": args.model,
                     "split": args.split,
                     **dict(zip(keys, combo)),
-                    "best_valid_rmse": round(res.best_valid_rmse, 4),
+                    res.monitor.name: round(res.best_value, 4),
                     "best_epoch": res.best_epoch,
                     "epochs": res.epochs,
                     "s_per_epoch": round(res.train_seconds / max(res.epochs, 1), 3),

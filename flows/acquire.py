@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.ingest import acquire_dataset
+from tasks.acquire import acquire_dataset
 
 
 @task(name="acquire-raw-files")

@@ -14,9 +14,9 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
 
-from tasks.config import Params, load_params
-from tasks.errors import HybridrecError
-from tasks.paths import Layout
+from tasks.common.config import Params, load_params
+from tasks.common.errors import HybridrecError
+from tasks.common.paths import Layout
 
 
 def layout_and_params(root: str | Path = ".", dataset: str | None = None) -> tuple[Layout, Params, str]:
@@ -31,8 +31,8 @@ def layout_and_params(root: str | Path = ".", dataset: str | None = None) -> tup
 
 def require_validated(layout: Layout, dataset: str) -> None:
     """Stages after validation refuse to run on data whose validation failed or never ran."""
-    from tasks.errors import ValidationFailed
-    from tasks.io import read_json
+    from tasks.common.errors import ValidationFailed
+    from tasks.common.io import read_json
 
     path = layout.validation(dataset) / "outcome.json"
     if not path.exists():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import flows  # noqa: F401
 from flows.pipeline import pipeline_flow
-from tasks.safe_yaml import load_user_yaml
+from tasks.common.safe_yaml import load_user_yaml
 
 
 def deploy_settings(root: Path) -> dict[str, str]:

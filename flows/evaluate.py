@@ -8,8 +8,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.evaluate import MetricsRecord, evaluate_run
-from tasks.train import RunId
+from tasks.evaluation.evaluate import MetricsRecord, evaluate_run
+from tasks.training import RunId
 
 
 @task(name="evaluate-run")

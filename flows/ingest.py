@@ -8,7 +8,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.ingest import acquire_dataset, ingest_dataset
+from tasks.acquire import acquire_dataset
+from tasks.ingest import ingest_dataset
 
 
 @task(name="ingest-dataset")

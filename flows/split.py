@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, require_validated, run_cli
-from tasks.splitting import make_splits
+from tasks.splits.stage import make_splits
 
 
 @task(name="make-splits")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from tasks.train import RunId, TrainRecord, train_run
+from models.common.registry import resolve_model
+from tasks.training import RunId, TrainRecord, train_run
 
 
 @task(name="train-run")
@@ -30,7 +31,7 @@ def train_flow(
     models = [model] if model else list(params.train.models)
     splits = [split] if split else list(params.split.instances)
     for m in models:
-        params.model_spec(m)  # unknown model or variant names fail before any work, listing the valid ones
+        resolve_model(m, params.models)  # unknown model or variant names fail before any work, listing the valid ones
     results = [train_task(root, name, m, s, device) for m in models for s in splits]
     rows = [
         {

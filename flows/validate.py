@@ -11,10 +11,10 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from tasks.common.io import write_json
 from tasks.datasets import get_dataset
 from tasks.datasets.base import ExpectedCounts
 from tasks.ingest import load_tables
-from tasks.io import write_json
 
 
 @task(name="validate-tables")

@@ -28,9 +28,14 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
-from tasks.errors import AcquisitionError
-from tasks.io import atomic_dir
+from tasks.common.errors import AcquisitionError
+from tasks.common.io import atomic_dir
+from tasks.common.paths import Layout
+
+if TYPE_CHECKING:
+    from tasks.datasets.base import AcquireResult
 
 log = logging.getLogger(__name__)
 
@@ -312,3 +317,26 @@ def try_sources(dataset: str, attempts: list[tuple[str, Callable[[], object]]], 
     raise AcquisitionError(
         f"could not obtain the raw files of {dataset!r}; tried, in order:\n" + "\n".join(errors) + f"\n{how_to}"
     )
+
+
+# --- the acquire stage -----------------------------------------------------------------------------------
+
+
+def acquire_dataset(
+    layout: Layout,
+    name: str,
+    source_dir: Path | None,
+    timeout_s: float,
+    force: bool = False,
+    options: dict[str, Any] | None = None,
+) -> AcquireResult | None:
+    """Fill ``data/<name>`` unless it already holds a complete copy (of the choice ``options`` make, for
+    datasets that take options: ``datasets.<name>`` in params.yaml). Returns None when nothing was done."""
+    from tasks.datasets import get_dataset  # the datasets use this module's tools: import them lazily
+
+    ds = get_dataset(name).apply_options(options or {})
+    raw = layout.raw(name)
+    if not force and ds.is_acquired(raw):
+        log.info("%s: raw files already present in %s", name, raw)
+        return None
+    return ds.acquire(raw, source_dir, timeout_s)

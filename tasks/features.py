@@ -18,8 +18,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.extmath import randomized_svd
 
+from tasks.common.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
 from tasks.datasets.base import Dataset, SideField
-from tasks.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 # GroupLens ML-1M age groups, reused for the "bucket" encoding.

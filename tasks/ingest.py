@@ -9,32 +9,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tasks.common.errors import DataError
+from tasks.common.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
+from tasks.common.manifest import DatasetManifest, write_manifest
+from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
-from tasks.datasets.base import OPTIONAL_TABLES, TABLES, AcquireResult, CanonicalTables, Dataset
-from tasks.errors import DataError
-from tasks.io import atomic_dir, file_sha256, read_json, write_json, write_parquet
-from tasks.manifest import DatasetManifest, write_manifest
-from tasks.paths import Layout
+from tasks.datasets.base import OPTIONAL_TABLES, TABLES, CanonicalTables, Dataset
 
 log = logging.getLogger(__name__)
-
-
-def acquire_dataset(
-    layout: Layout,
-    name: str,
-    source_dir: Path | None,
-    timeout_s: float,
-    force: bool = False,
-    options: dict[str, Any] | None = None,
-) -> AcquireResult | None:
-    """Fill ``data/<name>`` unless it already holds a complete copy (of the choice ``options`` make, for
-    datasets that take options: ``datasets.<name>`` in params.yaml). Returns None when nothing was done."""
-    ds = get_dataset(name).apply_options(options or {})
-    raw = layout.raw(name)
-    if not force and ds.is_acquired(raw):
-        log.info("%s: raw files already present in %s", name, raw)
-        return None
-    return ds.acquire(raw, source_dir, timeout_s)
 
 
 def quantiles(counts: np.ndarray) -> dict[str, float]:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tasks.errors import ValidationFailed
-from tasks.io import atomic_dir
+from tasks.common.errors import ValidationFailed
+from tasks.common.io import atomic_dir
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,7 +15,7 @@ import pytest
 
 import tasks.acquire as acquire_mod
 from tasks.acquire import verify
-from tasks.errors import AcquisitionError
+from tasks.common.errors import AcquisitionError
 
 os.environ.setdefault("HYBRIDREC_THREADS", "1")  # tests may run beside other processes on 2 cores
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -117,12 +117,13 @@ def write_params(root: Path, params: dict) -> Path:
 @pytest.fixture
 def prepared_root(tmp_path: Path, ml100k_small: Path) -> Path:
     """A project root with ingested, featurised and split small data (no training yet)."""
-    from tasks.config import load_params
+    from tasks.acquire import acquire_dataset
+    from tasks.common.config import load_params
+    from tasks.common.paths import Layout
     from tasks.datasets import get_dataset
     from tasks.features import build_features
-    from tasks.ingest import acquire_dataset, ingest_dataset, load_tables
-    from tasks.paths import Layout
-    from tasks.splitting import make_splits
+    from tasks.ingest import ingest_dataset, load_tables
+    from tasks.splits.stage import make_splits
 
     root = write_params(tmp_path / "proj", small_params(ml100k_small))
     layout, params = Layout(root), load_params(root / "params.yaml")

@@ -19,8 +19,8 @@ import pytest
 
 import tasks.datasets.ml100k as ml100k_mod
 from tasks.acquire import Checksum, copy_files, download, extract_zip, try_sources, verify
+from tasks.common.errors import AcquisitionError
 from tasks.datasets.ml100k import RECBOLE_FILES, RECBOLE_PREFIX, URL, MovieLens100K
-from tasks.errors import AcquisitionError
 from tests.test_ml100k import write_recbole
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes

@@ -14,18 +14,17 @@ from pathlib import Path
 import pytest
 
 import tasks.acquire as acquire_mod
+import tasks.common.io as io_mod
 import tasks.datasets._movielens_csv as mlcsv
 import tasks.datasets.deepcf as deepcf_mod
 import tasks.datasets.douban as douban_mod
 import tasks.datasets.ml100k as ml100k_mod
-import tasks.io as io_mod
-from tasks.acquire import Checksum, IncompleteCopyError, copy_files, extract_zip, staged_dir
+from tasks.acquire import Checksum, IncompleteCopyError, acquire_dataset, copy_files, extract_zip, staged_dir
+from tasks.common.errors import AcquisitionError, DataError
+from tasks.common.io import atomic_dir
+from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
 from tasks.datasets.ml100k import RECBOLE_FILES, RECBOLE_PREFIX, MovieLens100K
-from tasks.errors import AcquisitionError, DataError
-from tasks.ingest import acquire_dataset
-from tasks.io import atomic_dir
-from tasks.paths import Layout
 from tests.conftest import fake_download, go_offline, no_network, write_ml100k
 from tests.test_acquire import _leftovers, _make_zip, _snapshot
 from tests.test_datasets_amazon import C, write_2014

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.config import load_params, params_from_dict, parse_split_id
-from tasks.errors import ConfigError, UnknownNameError
+from models.common.registry import resolve_model
+from tasks.common.config import load_params, params_from_dict, parse_split_id
+from tasks.common.errors import ConfigError, UnknownNameError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,7 +20,7 @@ def test_repo_params_load() -> None:
     p = load_params(REPO / "params.yaml")
     assert p.dataset == "ml-100k"
     for m in p.train.models:
-        p.model_config(m)
+        resolve_model(m, p.models)
 
 
 def test_unknown_dataset_lists_valid_names() -> None:
@@ -33,7 +34,7 @@ def test_unknown_dataset_lists_valid_names() -> None:
 def test_unknown_model_lists_valid_names() -> None:
     p = params_from_dict(raw_params())
     with pytest.raises(UnknownNameError) as exc:
-        p.model_config("deep-magic")
+        resolve_model("deep-magic", p.models)
     msg = str(exc.value)
     assert "train.models" in msg and "deep-magic" in msg and "autorec-i" in msg and "nrp-direct" in msg
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import params_from_dict
+from tasks.acquire import acquire_dataset
+from tasks.common.config import params_from_dict
+from tasks.common.errors import ConfigError, DataError
+from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
 from tasks.datasets.amazon import CONFIG_FILE, AmazonConfig
-from tasks.errors import ConfigError, DataError
-from tasks.ingest import acquire_dataset
-from tasks.paths import Layout
 from tests.test_datasets_amazon import write_2014, write_2018
 from tests.test_datasets_custom import write_custom
 

@@ -15,6 +15,7 @@ import pytest
 import tasks.acquire as acquire_mod
 import tasks.datasets.amazon as amazon_mod
 from tasks.acquire import verify
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.amazon import (
     CATEGORY,
@@ -27,7 +28,6 @@ from tasks.datasets.amazon import (
     gzip_chunks,
     read_reviews,
 )
-from tasks.errors import AcquisitionError, DataError
 from tests.conftest import go_offline
 
 C = CATEGORY

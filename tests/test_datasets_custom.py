@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 import yaml
 
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import ExpectedCounts
 from tasks.datasets.custom import Custom, load_mapping
-from tasks.errors import AcquisitionError, DataError
 
 RATINGS_CSV = (
     "userId,movieId,stars,when\r\n"

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 import tasks.datasets.deepcf as deepcf
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP
-from tasks.errors import AcquisitionError, DataError
 from tasks.splits import check_split, get_protocol
 from tests.conftest import fake_download, go_offline
 

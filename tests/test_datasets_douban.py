@@ -15,10 +15,10 @@ import pytest
 
 import tasks.datasets.douban as douban_mod
 from tasks.acquire import verify
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP
 from tasks.datasets.douban import GCMC_SHA256, GCMC_URL, MAT_FILE, Douban, DoubanGCMC
-from tasks.errors import AcquisitionError, DataError
 from tests.conftest import go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 
 import tasks.datasets._movielens_csv as mlcsv
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import MISSING_TIMESTAMP, CanonicalTables
 from tasks.datasets.hetrec import LASTFM_MD5, Delicious, LastFM
-from tasks.errors import AcquisitionError, DataError
 from tests.conftest import fake_download, go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -13,13 +13,13 @@ import polars as pl
 import pytest
 
 import tasks.datasets._movielens_csv as mlcsv
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import dataset_names, get_dataset
 from tasks.datasets.base import Dataset, canonicalize
 from tasks.datasets.ml1m import MD5 as ML1M_MD5
 from tasks.datasets.ml1m import URL as ML1M_URL
 from tasks.datasets.ml1m import MovieLens1M, parse_movies, parse_users
 from tasks.datasets.ml20m import MovieLensLatestSmall
-from tasks.errors import AcquisitionError, DataError
 from tests.conftest import fake_download, go_offline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tasks.common.io import read_json
 from tasks.datasets import get_dataset
 from tasks.datasets.base import CanonicalTables
 from tasks.features import (
@@ -20,7 +21,6 @@ from tasks.features import (
     load_side_info,
     svd_reduce,
 )
-from tasks.io import read_json
 
 DS = get_dataset("ml-100k")
 

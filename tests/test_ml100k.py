@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tasks.common.errors import DataError
+from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
 from tasks.datasets.ml100k import GENRES
-from tasks.errors import DataError
 from tasks.ingest import ingest_dataset
-from tasks.paths import Layout
 from tests.conftest import write_ml100k
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"

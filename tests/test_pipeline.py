@@ -42,7 +42,7 @@ def test_pipeline_flow_through_prefect(prefect_harness, tmp_path: Path, ml100k_s
 
     from flows.pipeline import pipeline_flow
     from flows.validate import validate_flow
-    from tasks.errors import ValidationFailed
+    from tasks.common.errors import ValidationFailed
 
     root = write_params(tmp_path / "proj", small_params(ml100k_small, max_epochs=2))
     out = pipeline_flow(root=str(root))

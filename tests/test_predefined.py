@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tasks.common.errors import ConfigError, DataError
 from tasks.datasets.base import MISSING_TIMESTAMP, ExpectedCounts, canonicalize, index_pairs
-from tasks.errors import ConfigError, DataError
-from tasks.ranking import sampled_ranking
-from tasks.splits import SplitResult, check_split, get_protocol
+from tasks.evaluation.ranking import sampled_ranking
+from tasks.splits import check_split, get_protocol
 
 N_ITEMS = 30
 
@@ -186,14 +186,15 @@ def test_candidate_only_items_get_an_index_and_weights_are_kept() -> None:
 def test_a_published_split_dataset_runs_through_every_stage(tmp_path: Path) -> None:
     """DeepCF-format files → acquire → ingest → GX validation → features → predefined splits → train → evaluate:
     ranking metrics over the published candidates, no rating errors (implicit data)."""
-    from tasks.config import load_params
+    from tasks.acquire import acquire_dataset
+    from tasks.common.config import load_params
+    from tasks.common.paths import Layout
     from tasks.datasets import get_dataset
-    from tasks.evaluate import evaluate_run
+    from tasks.evaluation.evaluate import evaluate_run
     from tasks.features import build_features
-    from tasks.ingest import acquire_dataset, ingest_dataset, load_tables
-    from tasks.paths import Layout
-    from tasks.splitting import make_splits
-    from tasks.train import RunId, train_run
+    from tasks.ingest import ingest_dataset, load_tables
+    from tasks.splits.stage import make_splits
+    from tasks.training import RunId, train_run
     from tasks.validate import raise_on_failure, validate_tables
     from tests.conftest import small_params, write_params
     from tests.test_datasets_deepcf import write_deepcf

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tasks.report.published import PUBLISHED, lookup, published_for
 
-from tasks.published import PUBLISHED, lookup, published_for
 from tasks.report import (
     build_report,
     collect_runs,

@@ -1,4 +1,4 @@
-"""User YAML (params.yaml, a custom dataset's mapping) goes through ``tasks.safe_yaml``: an alias bomb, an
+"""User YAML (params.yaml, a custom dataset's mapping) goes through ``tasks.common.safe_yaml``: an alias bomb, an
 oversized file, deep nesting and unreadable values are refused quickly with an error naming the file, and the
 project's own params.yaml and ordinary mappings still load."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.config import load_params
+from tasks.common.config import load_params
+from tasks.common.errors import ConfigError, DataError
+from tasks.common.safe_yaml import MAX_USER_YAML_BYTES, MAX_USER_YAML_DEPTH, load_user_yaml, parse_user_yaml
 from tasks.datasets import get_dataset
 from tasks.datasets.custom import load_mapping
-from tasks.errors import ConfigError, DataError
-from tasks.safe_yaml import MAX_USER_YAML_BYTES, MAX_USER_YAML_DEPTH, load_user_yaml, parse_user_yaml
 from tests.test_datasets_custom import write_custom
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,7 +189,7 @@ def test_a_normal_mapping_still_works_with_line_numbers(tmp_path: Path, name: st
 
 
 def test_no_other_module_parses_yaml_itself() -> None:
-    """Every YAML the project reads goes through tasks.safe_yaml (a new ``yaml.safe_load`` would bypass it)."""
+    """Every YAML the project reads goes through tasks.common.safe_yaml (a new ``yaml.safe_load`` would bypass it)."""
     direct = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|compose|parse|load_all|safe_load_all)\b")
     offenders = [
         f"{p.relative_to(REPO)}:{n}"

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tasks.common.errors import ConfigError, DataError, UnknownNameError
 from tasks.datasets import get_dataset
-from tasks.errors import ConfigError, DataError, UnknownNameError
 from tasks.splits import check_split, get_protocol
 from tasks.splits.base import SplitResult
 

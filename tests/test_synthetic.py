@@ -11,10 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tasks.common.errors import DataError
 from tasks.datasets import get_dataset
 from tasks.datasets.base import canonicalize
 from tasks.datasets.synthetic import GENRES, SPEC_FILE, Synthetic, SyntheticImplicit, SyntheticSpec, generate
-from tasks.errors import DataError
 from tasks.features import bag_of_words
 
 SMALL = SyntheticSpec(n_users=300, n_items=400, n_ratings=12_000, seed=3)

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tasks.common.errors import ValidationFailed
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField
-from tasks.errors import ValidationFailed
 from tasks.validate import ValidationOutcome, raise_on_failure, validate_tables
 
 Tables = dict[str, pl.DataFrame]

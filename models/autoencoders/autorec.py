@@ -25,7 +25,7 @@ from models.common.context import TrainContext
 from models.common.layers import activation, mlp
 from models.common.registry import register_model
 from models.common.sparse import SparseLinear, SparseRows
-from tasks.errors import ConfigError
+from tasks.common.errors import ConfigError
 
 
 @dataclass(frozen=True)

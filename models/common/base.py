@@ -30,7 +30,7 @@ from torch import nn
 from models.common.context import TrainContext
 from models.common.layers import ACTIVATIONS, activation, lecun_normal_, mlp
 from models.common.samplers import pair_batches
-from tasks.errors import ConfigError
+from tasks.common.errors import ConfigError
 
 __all__ = [
     "ACTIVATIONS",

@@ -7,7 +7,7 @@ import math
 
 from torch import nn
 
-from tasks.errors import ConfigError
+from tasks.common.errors import ConfigError
 
 ACTIVATIONS: dict[str, type[nn.Module] | None] = {
     "identity": None,

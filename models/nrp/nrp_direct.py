@@ -47,7 +47,7 @@ from models.common.layers import activation, lecun_normal_, mlp
 from models.common.registry import register_model
 from models.common.samplers import PairBatch
 from models.common.sparse import SparseLinear, SparseRows, dense_or_sparse_rows
-from tasks.errors import ConfigError
+from tasks.common.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from tasks.common.errors import UnknownNameError
 from tasks.datasets.base import Dataset
-from tasks.errors import UnknownNameError
 
 _REGISTRY: dict[str, type[Dataset]] = {}
 _LOADED = False

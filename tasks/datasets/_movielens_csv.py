@@ -30,9 +30,9 @@ from tasks.acquire import (
     try_sources,
     verify,
 )
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
 from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
 

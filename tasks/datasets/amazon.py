@@ -70,11 +70,11 @@ import polars as pl
 
 import tasks.acquire as acquire_mod
 from tasks.acquire import download, download_recorded, staged_dir, try_sources
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import polars as pl
 
-from tasks.errors import ConfigError, DataError
+from tasks.common.errors import ConfigError, DataError
 
 SideKind = Literal["categorical", "text", "multilabel", "age", "bag", "numeric"]
 MISSING_TIMESTAMP = -1

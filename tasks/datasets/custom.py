@@ -68,6 +68,8 @@ import polars as pl
 import yaml
 
 from tasks.acquire import staged_dir
+from tasks.common.errors import AcquisitionError, ConfigError, DataError
+from tasks.common.safe_yaml import compose_user_yaml, parse_user_yaml, read_user_text
 from tasks.datasets import register
 from tasks.datasets.amazon import drop_duplicates
 from tasks.datasets.base import (
@@ -80,8 +82,6 @@ from tasks.datasets.base import (
     canonicalize,
 )
 from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, ConfigError, DataError
-from tasks.safe_yaml import compose_user_yaml, parse_user_yaml, read_user_text
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ UNKNOWN_AGE = -1
 # ---------------------------------------------------------------------------------------------- the mapping
 def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
     """1-based line of every key path in a composed YAML (or JSON) document, for error messages. The tree
-    comes from ``tasks.safe_yaml`` (no aliases), so every node is visited once."""
+    comes from ``tasks.common.safe_yaml`` (no aliases), so every node is visited once."""
     out: dict[tuple[str, ...], int] = {}
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
@@ -281,7 +281,7 @@ class _Reader:
 
 def _read_mapping_text(path: Path) -> tuple[object, yaml.Node | None]:
     """The mapping's value and node tree; size, encoding, anchors/aliases and nesting are checked first
-    (``tasks.safe_yaml``), for JSON too (a JSON document is YAML: its tree gives the line numbers)."""
+    (``tasks.common.safe_yaml``), for JSON too (a JSON document is YAML: its tree gives the line numbers)."""
     text = read_user_text(path)
     if path.suffix.lower() != ".json":
         return parse_user_yaml(text, path)

@@ -49,6 +49,7 @@ import polars as pl
 
 import tasks.acquire as acquire_mod
 from tasks.acquire import Checksum, copy_files, download, download_recorded, try_sources
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets.base import (
     MISSING_TIMESTAMP,
@@ -60,7 +61,6 @@ from tasks.datasets.base import (
     index_pairs,
 )
 from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
 

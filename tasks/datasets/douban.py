@@ -56,6 +56,7 @@ import polars as pl
 
 import tasks.acquire as acquire_mod
 from tasks.acquire import Checksum, copy_files, download, staged_dir, try_sources, verify
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import (
@@ -69,7 +70,6 @@ from tasks.datasets.base import (
     index_pairs,
 )
 from tasks.datasets.rawio import read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
 
 log = logging.getLogger(__name__)
 

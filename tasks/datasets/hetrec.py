@@ -44,6 +44,7 @@ from typing import ClassVar
 
 import polars as pl
 
+from tasks.common.errors import DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import MovieLensZip, check_unique_ids, decode_lines, split_middle
 from tasks.datasets.base import (
@@ -54,7 +55,6 @@ from tasks.datasets.base import (
     canonicalize,
 )
 from tasks.datasets.rawio import split_fields, to_number
-from tasks.errors import DataError
 
 BASE_URL = "https://files.grouplens.org/datasets/hetrec2011/"
 LASTFM_MD5 = "296d61afe4e8632b173fc2dd3be20ce2"

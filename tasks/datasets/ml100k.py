@@ -19,10 +19,10 @@ from pathlib import Path
 import polars as pl
 
 from tasks.acquire import DEFAULT_CACHE, Checksum, copy_files, download, extract_zip, pip_download, try_sources
+from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
-from tasks.errors import AcquisitionError, DataError
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 MD5 = "0e33842e24a9c977be4e0107933c0723"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks.common.errors import DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import (
     ITEM_SIDE,
@@ -29,7 +30,6 @@ from tasks.datasets._movielens_csv import (
 from tasks.datasets.base import CanonicalTables, ExpectedCounts, canonicalize
 from tasks.datasets.ml1m import parse_movies
 from tasks.datasets.rawio import to_number
-from tasks.errors import DataError
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-10m.zip"
 MD5 = "ce571fd55effeba0271552578f2648bd"

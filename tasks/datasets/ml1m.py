@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks.common.errors import DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import (
     MovieLensZip,
@@ -26,7 +27,6 @@ from tasks.datasets._movielens_csv import (
 )
 from tasks.datasets.base import CanonicalTables, ExpectedCounts, SideField, canonicalize
 from tasks.datasets.rawio import read_lines, split_fields, to_number
-from tasks.errors import DataError
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 MD5 = "c4d9eecfca2ab87c1945afe126590906"

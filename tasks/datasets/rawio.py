@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.errors import DataError
+from tasks.common.errors import DataError
 
 
 def read_lines(path: Path, encoding: str = "utf-8", skip_header: bool = False) -> pl.DataFrame:

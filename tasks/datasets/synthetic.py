@@ -36,11 +36,11 @@ import numpy as np
 import polars as pl
 
 from tasks.acquire import staged_dir
+from tasks.common.errors import DataError
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField
 from tasks.datasets.ml1m import AGE_GROUPS, OCCUPATIONS
 from tasks.datasets.ml100k import GENRES as ML100K_GENRES
-from tasks.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
-from tasks.errors import DataError
-from tasks.io import read_json, write_json, write_parquet
+from tasks.common.errors import DataError
+from tasks.common.io import read_json, write_json, write_parquet
 
 PARTS = ("train", "valid", "test")
 
@@ -115,7 +115,7 @@ def write_split(out_dir: Path, result: SplitResult, report: dict) -> None:
 
 
 def load_split(split_dir: Path) -> SplitResult:
-    from tasks.io import read_parquet
+    from tasks.common.io import read_parquet
 
     if not (split_dir / "train.parquet").exists():
         raise DataError(split_dir, "split not found", expected="train/valid/test.parquet", found="nothing")

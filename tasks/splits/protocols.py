@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from tasks.errors import ConfigError, DataError, UnknownNameError
+from tasks.common.errors import ConfigError, DataError, UnknownNameError
 from tasks.splits.base import SplitProtocol, SplitResult, take, validation_negatives
 
 RANDOM = re.compile(r"^random-(\d+)-(\d+)-(\d+)$")

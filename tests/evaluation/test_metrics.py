@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.metrics import hit_ratio, mae, ndcg, precision_at_top_p, precision_at_top_p_ties, rank_of_positive, rmse
+from tasks.evaluation.metrics import (
+    hit_ratio,
+    mae,
+    ndcg,
+    precision_at_top_p,
+    precision_at_top_p_ties,
+    rank_of_positive,
+    rmse,
+)
 
 
 def test_rmse_mae() -> None:

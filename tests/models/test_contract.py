@@ -18,11 +18,11 @@ import torch
 
 from models.common.context import TrainContext
 from models.common.registry import get_model_class, model_names
-from tasks.device import seed_everything
-from tasks.manifest import DatasetManifest
-from tasks.ranking import full_ranking
+from tasks.common.device import seed_everything
+from tasks.common.manifest import DatasetManifest
+from tasks.evaluation.ranking import full_ranking
 from tasks.splits import SplitResult
-from tasks.train import FitResult, RunData, build_model, fit
+from tasks.training import FitResult, RunData, build_model, fit
 
 TINY: dict[str, dict] = {
     "biased-mf": {"factors": 4, "lr": 0.05, "l2": 0.01, "batch_size": 128},
@@ -140,11 +140,13 @@ def test_model_keeps_the_contract(name: str, tmp_path: Path) -> None:
 
 
 def test_history_has_one_column_per_logged_name(tmp_path: Path) -> None:
-    from tasks.train import history_frame
+    from tasks.training import history_frame
 
     _, result, _ = train_once("biased-mf", tmp_path, "h", max_epochs=3)
     frame = history_frame(result.history)
-    assert frame.columns == ["epoch", "loss", "mse", "reg", "valid_rmse", "valid_mae", "monitor", "seconds", "lr"]
+    assert frame.columns == [
+        "epoch", "loss", "mse", "reg", "valid_rmse", "valid_mae", "monitor", "fit_seconds", "seconds", "lr"
+    ]  # fmt: skip
     _, result, _ = train_once("bpr", tmp_path, "h2", max_epochs=3)
     cols = history_frame(result.history).columns
     assert cols[:4] == ["epoch", "loss", "bpr", "reg"] and "valid_ndcg@10" in cols and "valid_hr@10" in cols

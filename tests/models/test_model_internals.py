@@ -10,7 +10,7 @@ import torch
 from models.common.context import TrainContext
 from models.common.registry import get_model_class, model_names
 from models.common.sparse import SparseLinear, SparseRows
-from tasks.train import build_model
+from tasks.training import build_model
 
 
 def tiny_context(n_users: int = 30, n_items: int = 40, seed: int = 0, side: bool = True) -> TrainContext:
@@ -90,7 +90,7 @@ def test_state_dict_round_trip_with_weights_only(tmp_path) -> None:  # type: ign
 
 
 def test_config_classes_reject_unknown_keys() -> None:
-    from tasks.errors import ConfigError
+    from tasks.common.errors import ConfigError
 
     for name in model_names():
         with pytest.raises(ConfigError, match=f"models.{name}.nonsense"):

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 import torch
 
-from tasks.config import load_params
-from tasks.device import seed_everything
-from tasks.errors import DataError
-from tasks.evaluate import evaluate_run
-from tasks.paths import Layout
-from tasks.train import RunId, build_model, build_run_data, fit, train_run
+from tasks.common.config import load_params
+from tasks.common.device import seed_everything
+from tasks.common.errors import DataError
+from tasks.common.paths import Layout
+from tasks.evaluation.evaluate import evaluate_run
+from tasks.training import RunId, build_model, build_run_data, fit, train_run
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -57,7 +57,9 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
     assert {"model.pt", "config.json", "history.csv", "train.json"} <= {p.name for p in out.iterdir()}
     assert any(line.startswith("epoch   1/") for line in lines)
     hist = pl.read_csv(out / "history.csv")
-    assert hist.columns == ["epoch", "loss", "mse", "reg", "valid_rmse", "valid_mae", "monitor", "seconds", "lr"]
+    assert hist.columns == [
+        "epoch", "loss", "mse", "reg", "valid_rmse", "valid_mae", "monitor", "fit_seconds", "seconds", "lr"
+    ]  # fmt: skip
     assert summary.best_monitor == pytest.approx(hist["valid_rmse"].min())
     torch.load(out / "model.pt", weights_only=True)
     result = evaluate_run(layout, params, run)
@@ -180,8 +182,8 @@ def test_ranking_model_on_explicit_ratings_uses_positives(prepared_root: Path) -
 
 
 def test_threshold_outside_the_scale_is_refused(prepared_root: Path) -> None:
-    from tasks.config import params_from_dict
-    from tasks.errors import ConfigError
+    from tasks.common.config import params_from_dict
+    from tasks.common.errors import ConfigError
 
     raw = __import__("yaml").safe_load((prepared_root / "params.yaml").read_text())
     raw["train"]["positive_threshold"] = 7
@@ -191,7 +193,7 @@ def test_threshold_outside_the_scale_is_refused(prepared_root: Path) -> None:
 
 
 def test_ranking_monitor_needs_validation_negatives_on_leave_one_out(prepared_root: Path) -> None:
-    from tasks.errors import ConfigError
+    from tasks.common.errors import ConfigError
 
     layout, params = Layout(prepared_root), load_params(prepared_root / "params.yaml")
     (layout.split("ml-100k", "leave-one-out-s0") / "valid_negatives.parquet").unlink()

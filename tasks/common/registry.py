@@ -12,7 +12,7 @@ import pkgutil
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from tasks.errors import UnknownNameError
+from tasks.common.errors import UnknownNameError
 
 T = TypeVar("T")
 

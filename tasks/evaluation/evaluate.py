@@ -23,14 +23,14 @@ import numpy as np
 import polars as pl
 
 from models.common.base import Recommender
-from tasks.config import Params
-from tasks.device import resolve_device, set_threads
-from tasks.errors import DataError
-from tasks.io import write_json
-from tasks.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
-from tasks.paths import Layout
-from tasks.ranking import full_ranking, sampled_ranking
-from tasks.train import RunData, RunId, TrainRecord, load_trained
+from tasks.common.config import Params
+from tasks.common.device import resolve_device, set_threads
+from tasks.common.errors import DataError
+from tasks.common.io import write_json
+from tasks.common.paths import Layout
+from tasks.evaluation.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
+from tasks.evaluation.ranking import full_ranking, sampled_ranking
+from tasks.training import RunData, RunId, TrainRecord, load_trained
 
 log = logging.getLogger(__name__)
 TIE_RULE = "pessimistic (a candidate scored equal to the relevant item ranks ahead of it)"

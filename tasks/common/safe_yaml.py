@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tasks.errors import DataError
+from tasks.common.errors import DataError
 
 MAX_USER_YAML_BYTES = 1 << 20  # 1 MiB: a mapping or params file is a few KiB
 MAX_USER_YAML_DEPTH = 64  # levels of nested mappings / sequences

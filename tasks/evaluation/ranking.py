@@ -23,7 +23,8 @@ import torch
 
 from models.common.base import Recommender
 from models.common.sparse import SparseRows
-from tasks.metrics import hit_ratio, mrr, ndcg, rank_of_positive, relevant_positions, set_ranking_metrics
+from tasks.common.errors import DataError
+from tasks.evaluation.metrics import hit_ratio, mrr, ndcg, rank_of_positive, relevant_positions, set_ranking_metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,18 @@ def full_ranking(
     *,
     chunk: int = 256,
     progress: Callable[[str], None] | None = None,
+    part: str = "test",
 ) -> dict[str, float]:
     """Mean over users with at least one relevant item of HR/NDCG/recall/precision@K and MRR."""
     n_users, n_items, dev = model.n_users, model.n_items, model.device
     rel = pairs_csr(relevant, n_users, n_items)
     users = np.flatnonzero(np.diff(rel.indptr) > 0)
+    if len(users) == 0:
+        raise DataError(f"{part} part", "no user has a relevant item to rank", expected="at least one",
+                        found="0 (all filtered out?)")  # fmt: skip
     rel_rows = SparseRows(rel, dev)
     known_rows = SparseRows(pairs_csr(known, n_users, n_items), dev)
-    sums: dict[str, float] = {}
+    per_user: dict[str, list[np.ndarray]] = {}  # kept per user, summed once: exact whatever the chunk size
     t0, next_log = time.perf_counter(), 0.1
     with model.scoring():
         for s in range(0, len(users), chunk):
@@ -67,15 +72,14 @@ def full_ranking(
             cols, _, _, row_of = rel_rows.gather_with_rows(block)
             mask[rows[row_of], cols] = True
             for name, values in set_ranking_metrics(relevant_positions(scores, mask), ks).items():
-                sums[name] = sums.get(name, 0.0) + float(values.sum())
+                per_user.setdefault(name, []).append(values.double().cpu().numpy())
             done = min(s + chunk, len(users)) / len(users)
             if progress is not None and done >= next_log and done < 1:
                 elapsed = time.perf_counter() - t0
                 progress(f"full ranking: {100 * done:.0f}% of {len(users)} users, {elapsed:.0f}s elapsed, "
                          f"~{elapsed / done * (1 - done):.0f}s left")  # fmt: skip
                 next_log = done + 0.1
-    n = max(len(users), 1)
-    out = {name: total / n for name, total in sums.items()}
+    out = {name: float(np.mean(np.concatenate(parts))) for name, parts in per_user.items()}
     out["n_users"] = float(len(users))
     return out
 

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from tasks.errors import ConfigError
+from tasks.common.errors import ConfigError
 
 # cuBLAS reads this when it creates its first handle (the first CUDA matmul); deterministic cuBLAS needs it.
 # Set at import so it is in place before any CUDA work of a process that trains or evaluates.

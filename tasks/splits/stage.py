@@ -8,11 +8,11 @@ from typing import Any
 
 import polars as pl
 
-from tasks.config import Params, parse_split_id
+from tasks.common.config import Params, parse_split_id
+from tasks.common.io import atomic_dir
+from tasks.common.manifest import read_manifest
+from tasks.common.paths import Layout
 from tasks.datasets.base import MISSING_TIMESTAMP, OPTIONAL_TABLES
-from tasks.io import atomic_dir
-from tasks.manifest import read_manifest
-from tasks.paths import Layout
 from tasks.splits import check_split, get_protocol, write_split
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import DataError
-from tasks.io import read_json, write_json
+from tasks.common.errors import DataError
+from tasks.common.io import read_json, write_json
 
 MANIFEST = "manifest.json"
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks import safe_yaml
-from tasks.errors import ConfigError, DataError
-from tasks.safe_yaml import load_user_yaml
+from tasks.common import safe_yaml
+from tasks.common.errors import ConfigError, DataError
+from tasks.common.safe_yaml import load_user_yaml
 
 PARAMS_FILE = "params.yaml"
 SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
@@ -81,15 +81,6 @@ class Params:
 
     def dataset_options(self, name: str) -> dict[str, Any]:
         return dict(self.datasets.get(name, {}))
-
-    def model_config(self, name: str) -> dict[str, Any]:
-        """The merged raw config of a registered model or a named variant (``base:`` resolved)."""
-        return dict(self.model_spec(name).raw)
-
-    def model_spec(self, name: str, param: str = "train.models") -> Any:
-        from models.common.registry import resolve_model
-
-        return resolve_model(name, self.models, param=param)
 
 
 def parse_split_id(split_id: str) -> tuple[str, int]:

@@ -1,0 +1,148 @@
+"""Train one (dataset, model, split) run end to end and rebuild a trained run for evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.common.base import Recommender
+from models.common.registry import ModelSpec, resolve_model
+from tasks.common.config import Params
+from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.errors import DataError
+from tasks.common.io import atomic_dir, read_json, write_json, write_text
+from tasks.common.paths import Layout
+from tasks.training.data import RunData, RunId, build_from_spec, build_run_data
+from tasks.training.loop import CHECKPOINT, fit, history_frame, load_torch
+from tasks.training.records import TrainRecord
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_run(
+    layout: Layout,
+    params: Params,
+    run: RunId,
+    progress: Callable[[str], None] = print,
+    device: str | None = None,
+) -> TrainRecord:
+    """Train one (dataset, model, split) run; writes model.pt, config.json, history.csv, train.json."""
+    threads = set_threads(params.train.threads)
+    dev = resolve_device(device or params.train.device)
+    spec = resolve_model(run.model, params.models)
+    seed_everything(run.seed)
+    data = build_run_data(layout, run.dataset, run.split_id, dev, spec.cls.task, params.train.positive_threshold,
+                          params.split.loo_negatives)  # fmt: skip
+    if data.valid.is_empty():
+        raise DataError(
+            layout.split(run.dataset, run.split_id),
+            "empty validation set",
+            expected="validation interactions for early stopping",
+            found="0 rows" + (f" ({data.positives})" if data.positives else ""),
+        )
+    model = build_from_spec(spec, spec.raw, data.ctx)
+    final = layout.run(run.dataset, run.model, run.split_id)
+    config = {
+        "dataset": run.dataset,
+        "model": run.model,
+        "model_class": spec.cls.name,
+        "base_model": spec.base,
+        "preset": spec.preset,
+        "task": spec.cls.task,
+        "split_id": run.split_id,
+        "protocol": run.protocol,
+        "seed": run.seed,
+        "model_config": model.cfg.to_dict(),
+        "n_users": data.ctx.n_users,
+        "n_items": data.ctx.n_items,
+        "positive_threshold": params.train.positive_threshold if data.positives else None,
+        "max_epochs": model.cfg.max_epochs or params.train.max_epochs,
+        "patience": model.cfg.patience or params.train.patience,
+    }
+    source = Path(inspect.getfile(type(model))).read_bytes()
+    fp = fingerprint(
+        {
+            **config,
+            "train_rows": len(data.ctx.ratings),
+            "train_sum": float(data.ctx.ratings.sum()),
+            "model_source": hashlib.sha256(source).hexdigest(),
+            "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        }
+    )
+    resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
+    progress(
+        f"training {run} ({spec.cls.task} model{', ' + data.positives if data.positives else ''}) on {dev} "
+        f"({threads} threads): {model.n_parameters():,} parameters, {len(data.ctx.ratings):,} training interactions"
+    )
+    with atomic_dir(final) as out:  # the run's files appear together, or not at all
+        result = fit(
+            model,
+            data,
+            seed=run.seed,
+            max_epochs=config["max_epochs"],
+            patience=config["patience"],
+            best_path=out / CHECKPOINT,
+            resume_path=resume,
+            fp=fp,
+            progress=progress,
+        )
+        write_text(out / "history.csv", history_frame(result.history).write_csv())
+        write_json(out / "config.json", {**config, "monitor": result.monitor.name})
+        record = TrainRecord(
+            dataset=run.dataset,
+            model=run.model,
+            split_id=run.split_id,
+            protocol=run.protocol,
+            seed=run.seed,
+            task=spec.cls.task,
+            monitor=result.monitor.name,
+            monitor_mode=result.monitor.mode,
+            epochs=result.epochs,
+            best_epoch=result.best_epoch,
+            best_monitor=result.best_value,
+            best_valid=result.best_valid,
+            train_seconds=round(result.train_seconds, 3),
+            seconds_per_epoch=round(result.train_seconds / max(result.epochs, 1), 4),
+            n_params=model.n_parameters(),
+            device=str(dev),
+            threads=threads,
+            resumed_from_epoch=result.resumed_from,
+            n_train=len(data.ctx.ratings),
+            base_model=spec.base,
+            positives=data.positives,
+        )
+        write_json(out / "train.json", record.to_json())
+    resume.unlink(missing_ok=True)
+    progress(
+        f"done {run}: best {result.monitor.name} {result.best_value:.4f} at epoch {result.best_epoch} "
+        f"({result.epochs} epochs, {result.train_seconds:.1f}s)"
+    )
+    return record
+
+
+def load_trained(
+    layout: Layout, run: RunId, device: torch.device, params: Params | None = None
+) -> tuple[Recommender, RunData]:
+    """Rebuild a run's model from config.json and load its best checkpoint (weights only)."""
+    out = layout.run(run.dataset, run.model, run.split_id)
+    config = read_json(out / "config.json")
+    spec = resolve_model(config.get("model_class") or run.model, {})
+    threshold = config.get("positive_threshold") or 4.0
+    data = build_run_data(layout, run.dataset, run.split_id, device, spec.cls.task, threshold,
+                          params.split.loo_negatives if params else 99)  # fmt: skip
+    spec = ModelSpec(run.model, spec.cls, config["model_config"], spec.base)
+    model = build_from_spec(spec, config["model_config"], data.ctx)
+    model.load_state_dict(load_torch(out / CHECKPOINT, device))
+    model.eval()
+    return model, data
