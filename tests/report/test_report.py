@@ -9,7 +9,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tasks.report.published import PUBLISHED, lookup, published_for
 
 from tasks.report import (
     build_report,
@@ -19,6 +18,7 @@ from tasks.report import (
     verdict,
     write_summary_csv,
 )
+from tasks.report.published import PUBLISHED, lookup, published_for
 
 DATASET = "ml-100k"
 RANDOM = "random-80-10-10"

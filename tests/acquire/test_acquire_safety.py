@@ -25,15 +25,15 @@ from tasks.common.io import atomic_dir
 from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
 from tasks.datasets.ml100k import RECBOLE_FILES, RECBOLE_PREFIX, MovieLens100K
+from tests.acquire.test_acquire import _leftovers, _make_zip, _snapshot
 from tests.conftest import fake_download, go_offline, no_network, write_ml100k
-from tests.test_acquire import _leftovers, _make_zip, _snapshot
-from tests.test_datasets_amazon import C, write_2014
-from tests.test_datasets_custom import write_custom
-from tests.test_datasets_deepcf import write_deepcf
-from tests.test_datasets_douban import write_full
-from tests.test_datasets_hetrec import WRITERS as HETREC_WRITERS
-from tests.test_datasets_movielens import WRITERS as MOVIELENS_WRITERS
-from tests.test_ml100k import write_recbole
+from tests.datasets.test_datasets_amazon import C, write_2014
+from tests.datasets.test_datasets_custom import write_custom
+from tests.datasets.test_datasets_deepcf import write_deepcf
+from tests.datasets.test_datasets_douban import write_full
+from tests.datasets.test_datasets_hetrec import WRITERS as HETREC_WRITERS
+from tests.datasets.test_datasets_movielens import WRITERS as MOVIELENS_WRITERS
+from tests.datasets.test_ml100k import write_recbole
 
 WRITERS = {**MOVIELENS_WRITERS, **HETREC_WRITERS}
 OLD = {"u.data": b"old ratings\n", "u.item": b"old items\n", "u.user": b"old users\n"}

@@ -19,7 +19,7 @@ from tasks.datasets.base import MISSING_TIMESTAMP
 from tasks.splits import check_split, get_protocol
 from tests.conftest import fake_download, go_offline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deepcf"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "deepcf"
 NAMES = {"deepcf-lastfm": "lastfm", "deepcf-amusic": "AMusic", "deepcf-atoy": "AToy", "deepcf-ml-1m": "ml-1m"}
 
 # user 3 has no training row; user 2 a single one; item 10 is only a test item; items 11-14 only negatives;

@@ -9,7 +9,7 @@ from models.common.registry import resolve_model
 from tasks.common.config import load_params, params_from_dict, parse_split_id
 from tasks.common.errors import ConfigError, UnknownNameError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def raw_params() -> dict:

@@ -17,9 +17,9 @@ from tasks.common.errors import ConfigError, DataError
 from tasks.common.safe_yaml import MAX_USER_YAML_BYTES, MAX_USER_YAML_DEPTH, load_user_yaml, parse_user_yaml
 from tasks.datasets import get_dataset
 from tasks.datasets.custom import load_mapping
-from tests.test_datasets_custom import write_custom
+from tests.datasets.test_datasets_custom import write_custom
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FAST_S = 1.0  # "quickly": the unprotected parser ran for minutes on the bomb below
 
 

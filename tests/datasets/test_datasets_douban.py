@@ -21,7 +21,7 @@ from tasks.datasets.base import MISSING_TIMESTAMP
 from tasks.datasets.douban import GCMC_SHA256, GCMC_URL, MAT_FILE, Douban, DoubanGCMC
 from tests.conftest import go_offline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 MAT_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Feb 13 16:03:43 2017 HDF5 schema 1.00 ."
 
 # ---------------------------------------------------------------------------------------------- writers

@@ -22,7 +22,7 @@ from tasks.datasets.ml1m import MovieLens1M, parse_movies, parse_users
 from tasks.datasets.ml20m import MovieLensLatestSmall
 from tests.conftest import fake_download, go_offline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CSV_NAMES = ["ml-20m", "ml-25m", "ml-latest-small"]
 
 

@@ -19,7 +19,7 @@ from tasks.datasets.base import MISSING_TIMESTAMP, CanonicalTables
 from tasks.datasets.hetrec import LASTFM_MD5, Delicious, LastFM
 from tests.conftest import fake_download, go_offline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 REAL_LASTFM = SHARED / "hetrec2011-lastfm-2k"
 
 # Madrid local midnight / time → epoch seconds (the readmes' own examples are the first two)

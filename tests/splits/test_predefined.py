@@ -197,7 +197,7 @@ def test_a_published_split_dataset_runs_through_every_stage(tmp_path: Path) -> N
     from tasks.training import RunId, train_run
     from tasks.validate import raise_on_failure, validate_tables
     from tests.conftest import small_params, write_params
-    from tests.test_datasets_deepcf import write_deepcf
+    from tests.datasets.test_datasets_deepcf import write_deepcf
 
     rng = np.random.default_rng(0)
     train, test, negatives = [], [], []

@@ -13,8 +13,8 @@ from tasks.common.errors import ConfigError, DataError
 from tasks.common.paths import Layout
 from tasks.datasets import get_dataset
 from tasks.datasets.amazon import CONFIG_FILE, AmazonConfig
-from tests.test_datasets_amazon import write_2014, write_2018
-from tests.test_datasets_custom import write_custom
+from tests.datasets.test_datasets_amazon import write_2014, write_2018
+from tests.datasets.test_datasets_custom import write_custom
 
 
 def test_params_carry_per_dataset_options() -> None:

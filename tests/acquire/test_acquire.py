@@ -21,7 +21,7 @@ import tasks.datasets.ml100k as ml100k_mod
 from tasks.acquire import Checksum, copy_files, download, extract_zip, try_sources, verify
 from tasks.common.errors import AcquisitionError
 from tasks.datasets.ml100k import RECBOLE_FILES, RECBOLE_PREFIX, URL, MovieLens100K
-from tests.test_ml100k import write_recbole
+from tests.datasets.test_ml100k import write_recbole
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes
 
