@@ -8,7 +8,8 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, require_validated, run_cli
-from tasks.datasets import get_dataset
+from tasks.common.manifest import read_manifest
+from tasks.datasets.base import spec_from_manifest
 from tasks.features import build_features
 from tasks.ingest import load_tables
 
@@ -20,7 +21,7 @@ def features_task(root: str, dataset: str | None) -> dict:
     t = load_tables(layout, name)
     f = params.features
     dims = build_features(
-        get_dataset(name, raw_dir=layout.raw(name)),
+        spec_from_manifest(read_manifest(layout.ingested(name))),  # the raw folder is not read after ingest
         t["users"],
         t["items"],
         t["user_ids"].height,

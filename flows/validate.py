@@ -8,12 +8,14 @@ offending rows; the outcome JSON is written either way.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
 from tasks.common.io import write_json
-from tasks.datasets import get_dataset
-from tasks.datasets.base import ExpectedCounts
+from tasks.common.manifest import read_manifest
+from tasks.datasets.base import ExpectedCounts, spec_from_manifest
 from tasks.ingest import load_tables
 
 
@@ -22,9 +24,9 @@ def validate_task(root: str, dataset: str | None) -> dict:
     from tasks.validate import validate_tables
 
     layout, params, name = layout_and_params(root, dataset)
-    spec = get_dataset(name, raw_dir=layout.raw(name))
+    spec = spec_from_manifest(read_manifest(layout.ingested(name)))  # the raw folder is not read after ingest
     if not params.validate.expected_counts:  # e.g. a subsample in the dataset's format
-        spec.expected = ExpectedCounts(users=(1, 10**12), items=(1, 10**12), ratings=(1, 10**13))  # type: ignore[misc]
+        spec = replace(spec, expected=ExpectedCounts(users=(1, 10**12), items=(1, 10**12), ratings=(1, 10**13)))
     outcome = validate_tables(load_tables(layout, name), spec, layout.data_docs(name).resolve())
     result = outcome.to_dict()
     if outcome.data_docs_index:

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.extmath import randomized_svd
 
 from tasks.common.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
-from tasks.datasets.base import Dataset, SideField
+from tasks.datasets.base import Dataset, DatasetSpec, SideField
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 # GroupLens ML-1M age groups, reused for the "bucket" encoding.
@@ -141,7 +141,7 @@ class SideInfo:
 
 
 def build_features(
-    dataset: Dataset,
+    dataset: Dataset | DatasetSpec,
     users: pl.DataFrame,
     items: pl.DataFrame,
     n_users: int,

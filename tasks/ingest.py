@@ -101,6 +101,7 @@ def build_manifest(ds: Dataset, tables: CanonicalTables) -> DatasetManifest:
         n_users=tables.n_users,
         n_items=tables.n_items,
         n_ratings=tables.ratings.height,
+        expected=(ds.expected.users, ds.expected.items, ds.expected.ratings),
     )
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.expectations import Expectation
 
-    from tasks.datasets.base import Dataset
+    from tasks.datasets.base import Dataset, DatasetSpec
 
 SAMPLE = 10
 SITE_NAME = "hybridrec"
@@ -70,7 +70,9 @@ class ValidationOutcome:
 # ---------------------------------------------------------------- public functions
 
 
-def validate_tables(tables: dict[str, pl.DataFrame], spec: Dataset, docs_dir: Path | None) -> ValidationOutcome:
+def validate_tables(
+    tables: dict[str, pl.DataFrame], spec: Dataset | DatasetSpec, docs_dir: Path | None
+) -> ValidationOutcome:
     """Run the canonical-table suites; write Data Docs under ``docs_dir`` when given."""
     missing = [name for name in (*ID_TABLES, *SIDE_TABLES, "ratings") if name not in tables]
     if missing:
@@ -104,7 +106,7 @@ def raise_on_failure(outcome: ValidationOutcome) -> None:
 # ---------------------------------------------------------------- suites
 
 
-def build_suites(tables: dict[str, pl.DataFrame], spec: Dataset) -> dict[str, list[Expectation]]:
+def build_suites(tables: dict[str, pl.DataFrame], spec: Dataset | DatasetSpec) -> dict[str, list[Expectation]]:
     """Expectations per table name, in the order they are reported."""
     n_users, n_items = tables["user_ids"].height, tables["item_ids"].height
     return {
@@ -157,7 +159,9 @@ def negatives_suite(tables: dict[str, pl.DataFrame], n_users: int, n_items: int)
     return out
 
 
-def ratings_suite(tables: dict[str, pl.DataFrame], spec: Dataset, n_users: int, n_items: int) -> list[Expectation]:
+def ratings_suite(
+    tables: dict[str, pl.DataFrame], spec: Dataset | DatasetSpec, n_users: int, n_items: int
+) -> list[Expectation]:
     """ratings: schema, no nulls, scale, unique pairs, index ranges, counts, referential integrity."""
     import great_expectations as gx
 

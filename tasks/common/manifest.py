@@ -33,11 +33,14 @@ class DatasetManifest:
     n_users: int
     n_items: int
     n_ratings: int
+    expected: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0), (0, 0))
+    """The dataset's expected (users, items, ratings) bounds, as the validation suite checks them."""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["rating_scale"] = list(self.rating_scale)
         d["user_side"], d["item_side"] = list(self.user_side), list(self.item_side)
+        d["expected"] = [list(b) for b in self.expected]
         return d
 
     @classmethod
@@ -54,6 +57,7 @@ class DatasetManifest:
             n_users=int(raw["n_users"]),
             n_items=int(raw["n_items"]),
             n_ratings=int(raw["n_ratings"]),
+            expected=tuple((int(b[0]), int(b[1])) for b in raw["expected"]),  # type: ignore[arg-type]
         )
 
 

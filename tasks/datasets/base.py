@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from tasks.common.errors import ConfigError, DataError
+from tasks.common.manifest import DatasetManifest
 
 SideKind = Literal["categorical", "text", "multilabel", "age", "bag", "numeric"]
 MISSING_TIMESTAMP = -1
@@ -350,3 +351,33 @@ def index_pairs(pairs: pl.DataFrame, tables: CanonicalTables, file: str | Path) 
                 found=row[raw],
             )
     return out.select(pl.col("user_idx").cast(pl.Int32), pl.col("item_idx").cast(pl.Int32), *extra)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the stages after ingest know of a dataset, rebuilt from the ingest manifest (they never read the raw
+    folder): the same attributes the validation suite and the feature builder read from a ``Dataset``."""
+
+    name: str
+    rating_scale: tuple[float, float]
+    implicit: bool
+    has_timestamps: bool
+    expected: ExpectedCounts
+    user_side: tuple[SideField, ...]
+    item_side: tuple[SideField, ...]
+
+
+def spec_from_manifest(manifest: DatasetManifest) -> DatasetSpec:
+    def fields(items: tuple[str, ...]) -> tuple[SideField, ...]:
+        return tuple(SideField(col, kind) for col, kind in (f.rsplit(":", 1) for f in items))  # type: ignore[misc]
+
+    users, items, ratings = manifest.expected
+    return DatasetSpec(
+        name=manifest.dataset,
+        rating_scale=manifest.rating_scale,
+        implicit=manifest.implicit,
+        has_timestamps=manifest.has_timestamps,
+        expected=ExpectedCounts(users, items, ratings),
+        user_side=fields(manifest.user_side),
+        item_side=fields(manifest.item_side),
+    )
