@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import polars as pl
 
-from tasks.common.errors import ConfigError, DataError, UnknownNameError
+from tasks.common.errors import ConfigError, DataError
+from tasks.common.registry import Registry
 from tasks.splits.base import SplitProtocol, SplitResult, take, validation_negatives
 
 RANDOM = re.compile(r"^random-(\d+)-(\d+)-(\d+)$")
@@ -310,20 +311,20 @@ class Predefined(SplitProtocol):
         return pl.DataFrame({"user_idx": out_u, "item_idx": out_i}, schema={"user_idx": pl.Int32, "item_idx": pl.Int32})
 
 
+# name → factory(name, loo_negatives); the random family is registered under its pattern
+PROTOCOLS: Registry[Callable[[str, int], SplitProtocol]] = Registry("split protocol")
+RANDOM_PATTERN = "random-<train>-<valid>-<test>"
+PROTOCOLS.add(RANDOM_PATTERN, lambda name, k: RandomSplit(name))
+PROTOCOLS.add("leave-one-out", lambda name, k: LeaveOneOut(k))
+PROTOCOLS.add("predefined", lambda name, k: Predefined(corrected=False))
+PROTOCOLS.add("predefined-corrected", lambda name, k: Predefined(corrected=True))
+
+
 def protocol_names() -> list[str]:
-    return [
-        "random-<train>-<valid>-<test> (e.g. random-80-10-10)",
-        "leave-one-out",
-        "predefined (the dataset's own split, negatives as published)",
-        "predefined-corrected (the same, negatives corrected)",
-    ]
+    return PROTOCOLS.names()
 
 
 def get_protocol(name: str, loo_negatives: int = 99) -> SplitProtocol:
-    if RANDOM.match(name):
-        return RandomSplit(name)
-    if name == "leave-one-out":
-        return LeaveOneOut(loo_negatives)
-    if name in ("predefined", "predefined-corrected"):
-        return Predefined(corrected=name.endswith("corrected"))
-    raise UnknownNameError("split protocol", name, protocol_names(), param="split.instances")
+    """The protocol ``name`` (e.g. ``random-80-10-10``, ``leave-one-out``, ``predefined``)."""
+    key = RANDOM_PATTERN if RANDOM.match(name) else name
+    return PROTOCOLS.get(key, param="split.instances")(name, loo_negatives)
