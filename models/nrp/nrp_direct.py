@@ -246,10 +246,11 @@ class NRPDirect(Recommender):
         return self(users, items)
 
     @torch.no_grad()
-    def score_users(self, users: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    def score_users(self, users: torch.Tensor, block: int = 8192) -> torch.Tensor:
         """All items for each user: representations once per user and (per ``scoring()`` block) per item, and
         the first prediction layer split as W[z_u, z_i] = W_u z_u + W_i z_i, so only the later layers run per
-        pair."""
+        pair — in blocks of about ``block`` pairs (one user × an item range), which keep the per-pair
+        activations in cache instead of streaming users × items × width floats through memory."""
         self.eval()
         dev = self.u_scale.device
         u = users.to(dev)
@@ -262,9 +263,11 @@ class NRPDirect(Recommender):
         b = self.cached("item_part", lambda: self._item_part(dev, z_u.shape[1]))
         rest = self.predictor[1:]
         out = torch.empty(len(u), self.n_items, device=dev)
-        for s in range(0, len(u), chunk):
-            h = (a[s : s + chunk, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
-            out[s : s + chunk] = self.out(rest(h)).reshape(-1, self.n_items)
+        step = max(1, min(self.n_items, block))
+        for r in range(len(u)):
+            for s in range(0, self.n_items, step):
+                h = a[r][None, :] + b[s : s + step]
+                out[r, s : s + step] = self.out(rest(h)).squeeze(-1)
         return out
 
     def _item_part(self, dev: torch.device, user_width: int) -> torch.Tensor:
