@@ -84,7 +84,9 @@ SMALL_MODELS = {
     "biased-mf": {"factors": 8, "lr": 0.01, "l2": 0.05, "batch_size": 256},
     "autorec-i": {"hidden": [32], "l2": 1.0, "lr": 0.003, "batch_size": 16},
     "nrp-direct": {"encoder": [32, 16], "predictor": [32, 16], "lr": 0.001, "batch_size": 128},
+    "bpr": {"factors": 8, "lr": 0.01, "batch_size": 256},
 }
+RATING_MODELS = ["biased-mf", "autorec-i", "nrp-direct"]
 
 
 def small_params(
@@ -99,7 +101,7 @@ def small_params(
     raw["features"]["svd_k"] = 8
     raw["split"]["instances"] = instances or ["random-80-10-10-s0", "leave-one-out-s0"]
     raw["split"]["loo_negatives"] = 20
-    raw["train"].update({"max_epochs": max_epochs, "patience": 2, "threads": 1, "models": models or list(SMALL_MODELS)})
+    raw["train"].update({"max_epochs": max_epochs, "patience": 2, "threads": 1, "models": models or RATING_MODELS})
     for name, cfg in SMALL_MODELS.items():
         raw["models"][name] = {**raw["models"].get(name, {}), **cfg}
     raw["evaluate"]["full_k"] = [5, 10]

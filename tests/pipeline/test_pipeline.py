@@ -25,7 +25,12 @@ def check_outputs(root: Path, models: list[str], splits: list[str]) -> pl.DataFr
     for m in models:
         for s in splits:
             metrics = json.loads((root / "artifacts" / "metrics" / "ml-100k" / m / f"{s}.json").read_text())
-            assert metrics["model"] == m and metrics["split_id"] == s and metrics["metrics"]["rmse"] > 0
+            assert metrics["model"] == m and metrics["split_id"] == s
+            if metrics["task"] == "rating":
+                assert metrics["metrics"]["rmse"] > 0
+            else:  # ranking models on explicit ratings: positives >= the threshold, full ranking
+                assert 0 <= metrics["metrics"]["ndcg@10_full"] <= 1 and "rmse" not in metrics["metrics"]
+                assert metrics["relevant"] == "test ratings >= 4"
             assert (root / "artifacts" / "runs" / "ml-100k" / m / s / "model.pt").exists()
     summary = pl.read_csv(root / "reports" / "summary.csv")
     assert summary.columns == SUMMARY_COLUMNS
@@ -44,10 +49,12 @@ def test_pipeline_flow_through_prefect(prefect_harness, tmp_path: Path, ml100k_s
     from flows.validate import validate_flow
     from tasks.common.errors import ValidationFailed
 
-    root = write_params(tmp_path / "proj", small_params(ml100k_small, max_epochs=2))
+    models = ["biased-mf", "autorec-i", "nrp-direct", "pop", "bpr"]
+    root = write_params(tmp_path / "proj", small_params(ml100k_small, max_epochs=2, models=models))
     out = pipeline_flow(root=str(root))
     assert set(out["timings"]) == {"acquire", "ingest", "validate", "features", "split", "train", "evaluate", "report"}
-    check_outputs(root, ["biased-mf", "autorec-i", "nrp-direct"], ["random-80-10-10-s0", "leave-one-out-s0"])
+    summary = check_outputs(root, models, ["random-80-10-10-s0", "leave-one-out-s0"])
+    assert {"ndcg@10_full", "recall@10_full", "mrr_full", "hr@10_sampled"} <= set(summary["metric"])
 
     async def keys() -> set[str]:
         async with get_client() as client:
