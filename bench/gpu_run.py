@@ -38,7 +38,7 @@ from tasks.common.config import Params, load_params
 from tasks.common.device import resolve_device, seed_everything, set_threads
 from tasks.common.paths import Layout
 from tasks.evaluation.evaluate import evaluate_run
-from tasks.training import RunId, build_context, build_model, fit, train_run
+from tasks.training import RunId, build_from_spec, build_run_data, fit, train_run
 
 
 def apply_overrides(params: Params, sets: list[str]) -> Params:
@@ -57,13 +57,14 @@ def repro_check(layout: Layout, params: Params, run: RunId, dev: torch.device, e
     states = []
     for _ in range(2):
         seed_everything(run.seed)
-        ctx, split = build_context(layout, run.dataset, run.split_id, dev)
-        model = build_model(run.model, resolve_model(run.model, params.models).raw, ctx)
+        spec = resolve_model(run.model, params.models)
+        data = build_run_data(layout, run.dataset, run.split_id, dev, spec.cls.task, params.train.positive_threshold,
+                              params.split.loo_negatives)  # fmt: skip
+        model = build_from_spec(spec, spec.raw, data.ctx)
         with tempfile.TemporaryDirectory() as tmp:
             fit(
                 model,
-                ctx,
-                split.valid,
+                data,
                 seed=run.seed,
                 max_epochs=epochs,
                 patience=epochs,
@@ -99,20 +100,21 @@ def run_model(layout: Layout, params: Params, run: RunId, dev: torch.device, rep
         "split": run.split_id,
         "device": str(dev),
         "model_config": resolve_model(run.model, params.models).raw,
-        "test_rmse": result["metrics"]["rmse"],
-        "test_mae": result["metrics"]["mae"],
-        "metrics": result["metrics"],
-        "best_valid_rmse": summary["best_valid_rmse"],
-        "epochs": summary["epochs"],
-        "best_epoch": summary["best_epoch"],
-        "train_seconds": summary["train_seconds"],
-        "seconds_per_epoch": summary["seconds_per_epoch"],
+        "test_rmse": result.metrics.get("rmse"),
+        "test_mae": result.metrics.get("mae"),
+        "metrics": result.metrics,
+        "monitor": summary.monitor,
+        "best_monitor": summary.best_monitor,
+        "epochs": summary.epochs,
+        "best_epoch": summary.best_epoch,
+        "train_seconds": summary.train_seconds,
+        "seconds_per_epoch": summary.seconds_per_epoch,
         "seconds_per_epoch_steady": float(np.mean(seconds[1:] or seconds)),
         "train_wall_seconds": round(t1 - t0, 3),
         "eval_seconds": round(t2 - t1, 3),
         "peak_gpu_mib": round(peak, 1) if peak is not None else None,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "n_params": summary["n_params"],
+        "n_params": summary.n_params,
         "nondeterministic_warnings": dict(nondet),
         "repro": repro,
     }
@@ -165,8 +167,10 @@ def main() -> None:
             if r["repro"] is None
             else ("identical" if r["repro"]["identical"] else f"diff {r['repro']['max_abs_diff']:.2e}")
         )
+        rm = f"{r['test_rmse']:>9.4f}" if r["test_rmse"] is not None else f"{'—':>9}"
+        ma = f"{r['test_mae']:>7.4f}" if r["test_mae"] is not None else f"{'—':>7}"
         print(
-            f"{r['model']:<12} {r['test_rmse']:>9.4f} {r['test_mae']:>7.4f} {r['epochs']:>4} ({r['best_epoch']:>2}) "
+            f"{r['model']:<12} {rm} {ma} {r['epochs']:>4} ({r['best_epoch']:>2}) "
             f"{r['seconds_per_epoch']:>8.3f} {r['seconds_per_epoch_steady']:>8.3f} {r['train_seconds']:>8.1f} "
             f"{r['eval_seconds']:>7.2f} {mib:>12.0f}  {sum(r['nondeterministic_warnings'].values()):>15}  {repro}"
         )

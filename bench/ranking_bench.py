@@ -62,8 +62,9 @@ def bpr_epochs(root: Path, epochs: int) -> None:
         res = fit(model, data, seed=0, max_epochs=epochs, patience=epochs, best_path=root / "bpr.pt",
                   resume_path=None, fp="", progress=lambda s: None)  # fmt: skip
         fit_s = [h["fit_seconds"] for h in res.history[1:]]  # the first epoch warms up
-        print(f"BPR deepcf-lastfm ({len(data.ctx.users):,} pairs, batch {spec.raw.get('batch_size')}), {threads} "
-              f"thread(s): {np.mean(fit_s):.3f} s/epoch (median {np.median(fit_s):.3f}, {len(fit_s)} epochs)")  # fmt: skip
+        print(f"BPR deepcf-lastfm ({len(data.ctx.users):,} pairs, batch {spec.raw.get('batch_size')}), "
+              f"{threads} thread(s): {np.mean(fit_s):.3f} s/epoch (median {np.median(fit_s):.3f}, "
+              f"{len(fit_s)} epochs)")  # fmt: skip
     torch.set_num_threads(1)
     inter = data.ctx.interactions
     rng = np.random.default_rng(0)
