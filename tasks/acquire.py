@@ -8,6 +8,11 @@ A new raw copy replaces the previous one only once it is known to be whole: ``ex
 and ``staged_dir`` (for datasets that write their files themselves) check the dataset's required files, and
 their checksums where the dataset has them, in the temporary directory *before* the swap, so an archive that
 lacks a file (or holds a corrupt one) fails with ``AcquisitionError`` and the earlier copy stays as it was.
+
+Decompression bombs: ``extract_zip`` caps the bytes it writes and the compression ratio, from the official
+archives' real sizes (``ARCHIVE_SIZES``) or generic defaults; it refuses from the sizes the zip declares before
+writing anything, and counts what it actually decompresses (``HYBRIDREC_MAX_EXTRACT_BYTES`` /
+``HYBRIDREC_MAX_EXTRACT_RATIO`` raise the caps).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from tasks.common.errors import AcquisitionError
+from tasks.common.errors import AcquisitionError, ConfigError
 from tasks.common.io import atomic_dir
 from tasks.common.paths import Layout
 
@@ -201,36 +207,134 @@ def staged_dir(
         check_complete(tmp, required, checksums, dest if origin is None else origin)
 
 
-def extract_zip(
-    archive: Path,
-    dest: Path,
-    select: Callable[[str], str | None] | None = None,
-    required: Iterable[str] = (),
-    checksums: Mapping[str, Checksum] | None = None,
-) -> list[Path]:
-    """Safely extract ``archive`` into ``dest`` (atomically replaced).
+# ---------------------------------------------------------------------------------------------- decompression caps
+MiB = 1 << 20
+GiB = 1 << 30
+ENV_MAX_BYTES = "HYBRIDREC_MAX_EXTRACT_BYTES"
+ENV_MAX_RATIO = "HYBRIDREC_MAX_EXTRACT_RATIO"
+DEFAULT_MAX_BYTES = 4 * GiB  # an archive the table below does not know (all of the official ones fit)
+DEFAULT_MAX_RATIO = 200.0
+KNOWN_MAX_RATIO = 50.0  # the known archives' members measure 0.9-5.6 : 1, the archives as a whole 3.3-4.4 : 1
+KNOWN_MIN_BYTES = 64 * MiB  # floor of a known archive's cap: upstream may re-issue an unpinned one a bit larger
+RATIO_MIN_BYTES = 1 * MiB  # below this many bytes a high ratio (a short README) is harmless: not checked
+CAP_MARGIN = 2
 
-    ``select(member_name)`` returns the relative output name for members to keep, or None to skip.
-    Rejects absolute paths, ``..`` components and symbolic links; a corrupt or truncated archive, or one whose
-    extraction lacks a ``required`` output name or fails one of ``checksums`` (output name → checksum), raises
-    ``AcquisitionError`` and leaves ``dest`` untouched.
-    """
+
+@dataclass(frozen=True)
+class ArchiveSize:
+    """An official archive: its file name, its size and the sum of its members' sizes, in bytes."""
+
+    archive: str
+    compressed: int
+    uncompressed: int
+
+
+# Per dataset, the archives its acquisition extracts (looked up by file name). ``uncompressed`` is the sum of the
+# official archive's member sizes (listings of the unpacked files; rounded up where a member's size is only
+# approximately known, as marked); the cap is CAP_MARGIN times it, at least KNOWN_MIN_BYTES. ``compressed``
+# documents the archives' overall ratio (3.3-4.4 : 1) and is not used in the caps.
+ARCHIVE_SIZES: dict[str, tuple[ArchiveSize, ...]] = {
+    "ml-100k": (
+        ArchiveSize("ml-100k.zip", 4_924_029, 16_101_000),  # data files 16,099,536 B (measured) + 2 small scripts
+        ArchiveSize("recbole-1.2.1-py3-none-any.whl", 2_130_151, 7_052_269),  # measured on the PyPI wheel
+    ),
+    "ml-1m": (ArchiveSize("ml-1m.zip", 5_917_549, 24_905_384),),  # ratings.dat 24,594,131 B
+    "ml-10m": (ArchiveSize("ml-10m.zip", 65_566_137, 270_000_000),),  # ratings.dat 265,105,635 B; ~ tags.dat
+    "ml-20m": (ArchiveSize("ml-20m.zip", 198_702_078, 876_000_000),),  # ratings 533,444,411 B; ~ genome-scores
+    "ml-25m": (ArchiveSize("ml-25m.zip", 261_978_986, 1_156_670_716),),  # ratings 678,260,987 + genome 435,164,157
+    "ml-latest-small": (ArchiveSize("ml-latest-small.zip", 978_202, 3_400_000),),  # ~; unpinned: the floor applies
+    "lastfm": (ArchiveSize("hetrec2011-lastfm-2k.zip", 2_678_105, 13_500_000),),  # 8,079,526 B + ~ timestamps file
+    "delicious": (ArchiveSize("hetrec2011-delicious-2k.zip", 10_000_000, 60_000_000),),  # ~ from its readme's counts
+}
+_BY_ARCHIVE = {a.archive: (name, a) for name, sizes in ARCHIVE_SIZES.items() for a in sizes}
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """What ``extract_zip`` may write: ``max_bytes`` in all, no member (nor the whole) expanding more than
+    ``max_ratio`` times its compressed size; ``origin`` says where the figures come from (for the error)."""
+
+    max_bytes: int
+    max_ratio: float
+    origin: str
+
+
+def _env_number(name: str, value: str, integer: bool) -> float:
+    units = {"K": 1 << 10, "M": MiB, "G": GiB, "T": 1 << 40}
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(text[-1:], 1) if integer else 1
     try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise AcquisitionError(f"{archive}: not a readable zip archive (corrupt or truncated): {exc}") from exc
-    with zf, staged_dir(dest, required, checksums, origin=archive) as tmp:
-        written = _extract_members(zf, archive, tmp, select)
-        if not written:
-            raise AcquisitionError(f"{archive}: none of the expected members were found")
-    return [dest / name for name in written]
+        number = float(text[:-1] if scale != 1 else text)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        example = "8G or 8589934592" if integer else "500"
+        raise ConfigError(name, f"a positive number (such as {example})", value)
+    return number * scale
 
 
-def _extract_members(
-    zf: zipfile.ZipFile, archive: Path, tmp: Path, select: Callable[[str], str | None] | None
-) -> list[str]:
-    """Write the selected members of ``zf`` under ``tmp``; return their output names."""
-    written: list[str] = []
+def extract_limits(archive: Path, max_bytes: int | None = None, max_ratio: float | None = None) -> ExtractLimits:
+    """The caps for ``archive``: an argument wins, then the environment (``HYBRIDREC_MAX_EXTRACT_BYTES``, a byte
+    count with an optional K/M/G/T suffix; ``HYBRIDREC_MAX_EXTRACT_RATIO``), then ``ARCHIVE_SIZES`` by the
+    archive's file name (``CAP_MARGIN`` × its real uncompressed size, at least ``KNOWN_MIN_BYTES``, ratio
+    ``KNOWN_MAX_RATIO``), then the defaults for an unknown archive (4 GiB, ratio 200)."""
+    known = _BY_ARCHIVE.get(archive.name)
+    if known is not None:
+        name, size = known
+        cap = max(CAP_MARGIN * size.uncompressed, KNOWN_MIN_BYTES)
+        limits = ExtractLimits(cap, KNOWN_MAX_RATIO, f"{name}'s {size.archive} holds {size.uncompressed:,} B")
+    else:
+        limits = ExtractLimits(DEFAULT_MAX_BYTES, DEFAULT_MAX_RATIO, "the default for an unknown archive")
+    env_bytes, env_ratio = os.environ.get(ENV_MAX_BYTES), os.environ.get(ENV_MAX_RATIO)
+    if max_bytes is None and env_bytes:
+        max_bytes = int(_env_number(ENV_MAX_BYTES, env_bytes, integer=True))
+    if max_ratio is None and env_ratio:
+        max_ratio = _env_number(ENV_MAX_RATIO, env_ratio, integer=False)
+    if max_bytes is not None:
+        limits = replace(limits, max_bytes=max_bytes, origin=f"size cap set to {max_bytes:,} B; {limits.origin}")
+    if max_ratio is not None:
+        limits = replace(limits, max_ratio=max_ratio, origin=f"ratio cap set to {max_ratio:g}; {limits.origin}")
+    return limits
+
+
+def _size_cap(limits: ExtractLimits) -> str:
+    return f"the size cap of {limits.max_bytes:,} B in all"
+
+
+def _bomb(archive: Path, member: str, found: str, cap: str, limits: ExtractLimits) -> AcquisitionError:
+    """The refusal: names the archive, the member, what was found, the cap, and how to raise it."""
+    env, arg = (ENV_MAX_RATIO, "max_ratio") if "ratio" in cap else (ENV_MAX_BYTES, "max_bytes")
+    return AcquisitionError(
+        f"{archive}: refusing to extract (a decompression bomb?): member {member!r} {found}, over {cap} "
+        f"({limits.origin}); nothing was installed and any previous copy is kept. If the archive is genuine, "
+        f"raise the cap with the environment variable {env} (or extract_zip's {arg} argument)"
+    )
+
+
+def _check_ratio(archive: Path, member: str, size: int, packed: int, limits: ExtractLimits, verb: str) -> None:
+    if size >= RATIO_MIN_BYTES and size > limits.max_ratio * max(packed, 1):
+        found = f"{verb} {size:,} B from {packed:,} compressed B (ratio {size / max(packed, 1):,.0f})"
+        raise _bomb(archive, member, found, f"the ratio cap of {limits.max_ratio:g}", limits)
+
+
+def _check_declared(plan: list[tuple[zipfile.ZipInfo, str]], archive: Path, limits: ExtractLimits) -> None:
+    """Refuse from the central directory alone, before anything is written: a member, or the members to
+    extract together, declaring more than ``limits`` allow."""
+    total = packed = 0
+    for info, _ in plan:
+        total, packed = total + info.file_size, packed + info.compress_size
+        if total > limits.max_bytes:
+            found = f"declares {info.file_size:,} B, which brings the members to extract to {total:,} B"
+            raise _bomb(archive, info.filename, found, _size_cap(limits), limits)
+        _check_ratio(archive, info.filename, info.file_size, info.compress_size, limits, "declares")
+        _check_ratio(archive, info.filename, total, packed, limits, "with the members before it, declares")
+
+
+def _plan_members(
+    zf: zipfile.ZipFile, archive: Path, select: Callable[[str], str | None] | None
+) -> list[tuple[zipfile.ZipInfo, str]]:
+    """The members to extract and their output names; refuses unsafe paths and symbolic links in any member."""
+    plan: list[tuple[zipfile.ZipInfo, str]] = []
     for info in zf.infolist():
         _safe_member_path(info.filename, archive)
         mode = (info.external_attr >> 16) & 0o170000
@@ -239,17 +343,85 @@ def _extract_members(
         if info.is_dir():
             continue
         out_name = select(info.filename) if select else info.filename
-        if out_name is None:
-            continue
-        target = tmp / _safe_member_path(out_name, archive)
+        if out_name is not None:
+            plan.append((info, str(_safe_member_path(out_name, archive))))
+    if not plan:
+        raise AcquisitionError(f"{archive}: none of the expected members were found")
+    return plan
+
+
+def extract_zip(
+    archive: Path,
+    dest: Path,
+    select: Callable[[str], str | None] | None = None,
+    required: Iterable[str] = (),
+    checksums: Mapping[str, Checksum] | None = None,
+    max_bytes: int | None = None,
+    max_ratio: float | None = None,
+) -> list[Path]:
+    """Safely extract ``archive`` into ``dest`` (atomically replaced).
+
+    ``select(member_name)`` returns the relative output name for members to keep, or None to skip.
+    Rejects absolute paths, ``..`` components and symbolic links; a corrupt or truncated archive, or one whose
+    extraction lacks a ``required`` output name or fails one of ``checksums`` (output name → checksum), raises
+    ``AcquisitionError`` and leaves ``dest`` untouched.
+
+    Decompression bombs: the members to extract may expand to ``max_bytes`` in all, and no member (nor all of
+    them together) to more than ``max_ratio`` times its compressed size (members under 1 MiB are not
+    ratio-checked). Unset, the caps come from the environment variables ``HYBRIDREC_MAX_EXTRACT_BYTES`` (bytes,
+    or with a K/M/G/T suffix: ``8G``) and ``HYBRIDREC_MAX_EXTRACT_RATIO``, else from the archive's known size
+    (``ARCHIVE_SIZES``: twice the official archive's uncompressed size, at least 64 MiB; ratio 50), else 4 GiB
+    and ratio 200 (``extract_limits``). The sizes the zip's central directory declares are checked before
+    anything is written; the bytes actually decompressed are counted too, so a header that understates them
+    is stopped at the cap. Either way: ``AcquisitionError`` naming the archive, the member, the cap and what
+    was found, with ``dest`` as it was and no temporary files left.
+    """
+    limits = extract_limits(archive, max_bytes, max_ratio)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AcquisitionError(f"{archive}: not a readable zip archive (corrupt or truncated): {exc}") from exc
+    with zf:
+        plan = _plan_members(zf, archive, select)
+        _check_declared(plan, archive, limits)
+        with staged_dir(dest, required, checksums, origin=archive) as tmp:
+            _extract_members(zf, archive, tmp, plan, limits)
+    return [dest / name for _, name in plan]
+
+
+def _extract_members(
+    zf: zipfile.ZipFile, archive: Path, tmp: Path, plan: list[tuple[zipfile.ZipInfo, str]], limits: ExtractLimits
+) -> None:
+    """Write the planned members of ``zf`` under ``tmp``, never more than ``limits`` allow in all."""
+    written = 0
+    for info, out_name in plan:
+        target = tmp / out_name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, length=1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as exc:
-            raise AcquisitionError(f"{archive}: member {info.filename!r} is corrupt or truncated: {exc}") from exc
-        written.append(out_name)
-    return written
+                written += _copy_capped(src, dst, archive, info, limits, limits.max_bytes - written)
+        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
+            damage = "is corrupt or truncated (or its header misstates its size)"
+            raise AcquisitionError(f"{archive}: member {info.filename!r} {damage}: {exc}") from exc
+
+
+def _copy_capped(
+    src: IO[bytes], dst: IO[bytes], archive: Path, info: zipfile.ZipInfo, limits: ExtractLimits, budget: int
+) -> int:
+    """Copy ``src`` to ``dst`` counting the bytes; stop before writing past ``budget`` (what the total cap
+    leaves) or past the ratio cap for this member, whatever its header declared. Returns the bytes copied."""
+    copied = 0
+    ratio_stop = max(RATIO_MIN_BYTES, limits.max_ratio * max(info.compress_size, 1))
+    declared = f"its header declares {info.file_size:,} B"
+    while block := src.read(MiB):
+        copied += len(block)
+        if copied > budget:
+            found = f"{declared} but decompresses past the {budget:,} B the cap leaves for it"
+            raise _bomb(archive, info.filename, found, _size_cap(limits), limits)
+        if copied > ratio_stop:
+            _check_ratio(archive, info.filename, copied, info.compress_size, limits, f"{declared} but decompresses")
+        dst.write(block)
+    return copied
 
 
 def copy_files(
