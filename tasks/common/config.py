@@ -5,6 +5,7 @@ Every error names the parameter, what was expected and what was found.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from tasks.common.errors import ConfigError, DataError
 from tasks.common.safe_yaml import load_user_yaml
 
 PARAMS_FILE = "params.yaml"
+SECTIONS = ("acquire", "datasets", "validate", "features", "split", "train", "models", "evaluate", "report", "deploy")
+TOP_LEVEL = frozenset({"dataset", *SECTIONS})
 SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
 
 
@@ -99,68 +102,207 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _typed(cls: type, raw: dict[str, Any], section: str) -> Any:
+    """Build ``cls`` from a params section: unknown keys and wrong types are ConfigErrors naming the key."""
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{section}.{sorted(unknown)[0]}", f"one of {sorted(known)}", sorted(unknown)[0])
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        default = cls.__dataclass_fields__[key].default
-        if isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{section}.{key}", "true or false", value)
-        elif isinstance(default, int) and not isinstance(default, bool):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{section}.{key}", "an integer", value)
-        elif isinstance(default, float) and not isinstance(value, (int, float)):
-            raise ConfigError(f"{section}.{key}", "a number", value)
-        kwargs[key] = value
-    return cls(**kwargs)
+    fields = cls.__dataclass_fields__
+    return cls(**{key: _typed_value(f"{section}.{key}", fields[key].default, v) for key, v in raw.items()})
 
 
-def params_from_dict(raw: dict[str, Any]) -> Params:
-    if not isinstance(raw, dict):
-        raise ConfigError("params", "a mapping at the top of params.yaml", raw)
-    dataset = raw.get("dataset")
-    if not isinstance(dataset, str):
-        raise ConfigError("dataset", "a dataset name", dataset)
+def _typed_value(param: str, default: Any, value: Any) -> Any:
+    """``value`` checked against the type of the field's ``default`` (a tuple default asks for a YAML list)."""
+    if isinstance(default, tuple):
+        return _typed_list(param, default, value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(param, "true or false", value)
+    elif isinstance(default, int):
+        if not _is_int(value):
+            raise ConfigError(param, "an integer", value)
+    elif isinstance(default, float):
+        if not _is_number(value):
+            raise ConfigError(param, "a number", value)
+        return float(value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(param, "a string", value)
+    return value
+
+
+def _typed_list(param: str, default: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        hint = f" (write [{value}])" if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+        raise ConfigError(param, f"a YAML list{hint}", value)
+    sample = default[0] if default else ""
+    for i, item in enumerate(value):
+        if isinstance(sample, str) and not isinstance(item, str):
+            raise ConfigError(f"{param}[{i}]", "a string", item)
+        if isinstance(sample, int) and not _is_int(item):
+            raise ConfigError(f"{param}[{i}]", "an integer", item)
+        if isinstance(sample, float) and not _is_number(item):
+            raise ConfigError(f"{param}[{i}]", "a number", item)
+    return tuple(float(v) if isinstance(sample, float) else v for v in value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _at_least(param: str, value: int | float, low: int | float) -> None:
+    if value < low:
+        raise ConfigError(param, f"a value >= {low}", value)
+
+
+def _distinct_nonempty(param: str, values: tuple[Any, ...]) -> None:
+    if not values:
+        raise ConfigError(param, "a non-empty list", list(values))
+    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if dup:
+        raise ConfigError(param, "each entry once", f"{dup[0]!r} listed {values.count(dup[0])} times")
+
+
+def env_threads() -> int | None:
+    """``HYBRIDREC_THREADS`` (torch intra-op threads for every stage): None when unset, else an integer >= 1."""
+    env = os.environ.get("HYBRIDREC_THREADS")
+    if env is None or env.strip() == "":
+        return None
+    try:
+        threads = int(env)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError("HYBRIDREC_THREADS (environment variable)", "an integer >= 1, or unset", env)
+    return threads
+
+
+def _acquire(raw: dict[str, Any]) -> AcquireParams:
     acq = dict(_section(raw, "acquire"))
+    unknown = sorted(set(acq) - set(AcquireParams.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"acquire.{unknown[0]}", f"one of {sorted(AcquireParams.__dataclass_fields__)}", unknown[0])
     env_dir = os.environ.get("HYBRIDREC_SOURCE_DIR")
     if env_dir:
         acq["source_dir"] = env_dir
     src = acq.get("source_dir")
-    acquire = AcquireParams(
-        source_dir=Path(src).expanduser() if src else None, timeout_s=float(acq.get("timeout_s", 30.0))
-    )
-    validate = _typed(ValidateParams, _section(raw, "validate"), "validate")
+    if src is not None and (not isinstance(src, str) or not src.strip()):
+        raise ConfigError("acquire.source_dir", "a folder path (string) or null", src)
+    timeout = acq.get("timeout_s", 30.0)
+    if not _is_number(timeout) or timeout <= 0:
+        raise ConfigError("acquire.timeout_s", "a number of seconds > 0", timeout)
+    return AcquireParams(source_dir=Path(src).expanduser() if src else None, timeout_s=float(timeout))
+
+
+def _features(raw: dict[str, Any]) -> FeatureParams:
     features = _typed(FeatureParams, _section(raw, "features"), "features")
     if features.age_encoding not in ("raw", "bucket"):
         raise ConfigError("features.age_encoding", "'raw' or 'bucket'", features.age_encoding)
-    if features.svd_k < 1:
-        raise ConfigError("features.svd_k", "an integer >= 1", features.svd_k)
-    split = _typed(SplitParams, _section(raw, "split"), "split")
+    _at_least("features.min_df", features.min_df, 1)  # min_df < 1 would prune every token: empty matrices
+    _at_least("features.svd_k", features.svd_k, 1)
+    _at_least("features.seed", features.seed, 0)
+    return features
+
+
+def _split(raw: dict[str, Any]) -> SplitParams:
+    section = _section(raw, "split")
+    split = _typed(SplitParams, section, "split")
+    # an empty list would replace every existing split by nothing
+    _distinct_nonempty("split.instances", split.instances)
     for sid in split.instances:
         parse_split_id(sid)
-    train = _typed(TrainParams, _section(raw, "train"), "train")
+    _at_least("split.loo_negatives", split.loo_negatives, 1)
+    return split
+
+
+def _train(raw: dict[str, Any]) -> TrainParams:
+    section = _section(raw, "train")
+    train = _typed(TrainParams, section, "train")
+    _at_least("train.threads", train.threads, 0)
+    _at_least("train.max_epochs", train.max_epochs, 1)
+    _at_least("train.patience", train.patience, 0)
+    if "models" in section:
+        _distinct_nonempty("train.models", train.models)
+    return train
+
+
+def _evaluate(raw: dict[str, Any]) -> EvaluateParams:
+    ev = _typed(EvaluateParams, _section(raw, "evaluate"), "evaluate")
+    _at_least("evaluate.sampled_k", ev.sampled_k, 1)
+    _distinct_nonempty("evaluate.full_k", ev.full_k)
+    for i, k in enumerate(ev.full_k):
+        _at_least(f"evaluate.full_k[{i}]", k, 1)
+    _distinct_nonempty("evaluate.precision_p", ev.precision_p)
+    for i, p in enumerate(ev.precision_p):
+        if not 0 < p <= 1:
+            raise ConfigError(f"evaluate.precision_p[{i}]", "a fraction in (0, 1]", p)
+    return ev
+
+
+def _models(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     models = _section(raw, "models")
-    evaluate = _typed(EvaluateParams, _section(raw, "evaluate"), "evaluate")
+    for name, cfg in models.items():
+        if cfg is not None and not isinstance(cfg, dict):
+            raise ConfigError(f"models.{name}", "a mapping of that model's settings (or {})", cfg)
+    return {str(k): dict(v or {}) for k, v in models.items()}
+
+
+def _report(raw: dict[str, Any], dataset: str) -> tuple[str, ...]:
     report = _section(raw, "report")
+    if set(report) - {"datasets"}:
+        raise ConfigError(f"report.{sorted(set(report) - {'datasets'})[0]}", "one of ['datasets']", sorted(report))
+    datasets = _typed_list("report.datasets", ("",), report.get("datasets", [dataset]))
+    _distinct_nonempty("report.datasets", datasets)
+    return datasets
+
+
+def _deploy(raw: dict[str, Any]) -> None:
+    deploy = _section(raw, "deploy")
+    for key, value in deploy.items():
+        if key not in ("name", "cron"):
+            raise ConfigError(f"deploy.{key}", "one of ['cron', 'name']", key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"deploy.{key}", "a non-empty string", value)
+    cron = deploy.get("cron")
+    if cron is not None and len(cron.split()) != 5:
+        raise ConfigError("deploy.cron", "a five-field cron expression such as '0 3 * * 1'", cron)
+
+
+def _datasets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     datasets = _section(raw, "datasets")
     for name, opts in datasets.items():
         if opts is not None and not isinstance(opts, dict):
             raise ConfigError(f"datasets.{name}", "a mapping of that dataset's options", opts)
+    return {str(k): dict(v or {}) for k, v in datasets.items()}
+
+
+def params_from_dict(raw: dict[str, Any]) -> Params:
+    """Check every section of params.yaml: a value that would destroy work (an empty split list, a ``min_df``
+    that prunes every token) or that a stage would misread is refused here, before anything runs."""
+    if not isinstance(raw, dict):
+        raise ConfigError("params", "a mapping at the top of params.yaml", raw)
+    unknown = sorted(str(k) for k in set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(unknown[0], f"one of the sections {sorted(TOP_LEVEL)}", unknown[0])
+    dataset = raw.get("dataset")
+    if not isinstance(dataset, str) or not dataset:
+        raise ConfigError("dataset", "a dataset name", dataset)
+    env_threads()
+    _deploy(raw)
     return Params(
         dataset=dataset,
-        acquire=acquire,
-        validate=validate,
-        features=features,
-        split=split,
-        train=train,
-        models={k: dict(v or {}) for k, v in models.items()},
-        evaluate=evaluate,
-        report_datasets=tuple(report.get("datasets", [dataset])),
-        datasets={str(k): dict(v or {}) for k, v in datasets.items()},
+        acquire=_acquire(raw),
+        validate=_typed(ValidateParams, _section(raw, "validate"), "validate"),
+        features=_features(raw),
+        split=_split(raw),
+        train=_train(raw),
+        models=_models(raw),
+        evaluate=_evaluate(raw),
+        report_datasets=_report(raw, dataset),
+        datasets=_datasets(raw),
     )
 
 

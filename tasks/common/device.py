@@ -8,6 +8,7 @@ import random
 import numpy as np
 import torch
 
+from tasks.common.config import env_threads
 from tasks.common.errors import ConfigError
 
 # cuBLAS reads this when it creates its first handle (the first CUDA matmul); deterministic cuBLAS needs it.
@@ -27,10 +28,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def set_threads(threads: int) -> int:
-    """``threads`` > 0 fixes torch's intra-op threads (use 1 when processes run side by side)."""
-    env = os.environ.get("HYBRIDREC_THREADS")
-    if env:
-        threads = int(env)
+    """``threads`` > 0 fixes torch's intra-op threads (use 1 when processes run side by side); the environment
+    variable ``HYBRIDREC_THREADS`` (an integer >= 1) wins over ``train.threads``."""
+    if threads < 0:
+        raise ConfigError("train.threads", "an integer >= 0 (0 = all cores)", threads)
+    env = env_threads()
+    if env is not None:
+        threads = env
     if threads > 0:
         torch.set_num_threads(threads)
     return torch.get_num_threads()

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from tasks.common.config import Params, parse_split_id
+from tasks.common.errors import ConfigError
 from tasks.common.io import atomic_dir
 from tasks.common.manifest import read_manifest
 from tasks.common.paths import Layout
@@ -37,6 +38,12 @@ def make_split(
 
 
 def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, Any]]:
+    """Write every instance of ``split.instances`` into a new splits folder that replaces the old one whole
+    (under its write lock, see ``atomic_dir``). An empty or repeated list is refused before anything is read:
+    swapping in an empty folder would delete every existing split."""
+    instances = params.split.instances
+    if not instances or len(set(instances)) != len(instances):
+        raise ConfigError("split.instances", "a non-empty list of distinct split instances", list(instances))
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
     if not read_manifest(d).has_timestamps:
@@ -44,6 +51,4 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
     n_items = pl.read_parquet(d / "item_ids.parquet").height
     extras = {t: pl.read_parquet(d / f"{t}.parquet") for t in OPTIONAL_TABLES if (d / f"{t}.parquet").exists()}
     with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
-        return [
-            make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in params.split.instances
-        ]
+        return [make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in instances]
