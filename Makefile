@@ -16,11 +16,12 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := False
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-fast lint ui deploy push pull bench clean help
+.PHONY: setup run test test-fast fuzz lint ui deploy push pull bench clean help
 
 help:
 	@echo "make run    — set up .venv, acquire $(DATASET), run the pipeline with dvc repro (reports/)"
 	@echo "make test   — set up .venv, run the whole test suite"
+	@echo "make fuzz   — property-based fuzzing of the raw parsers (1000 examples each)"
 	@echo "make ui     — start the Prefect UI on http://127.0.0.1:4200"
 	@echo "make deploy — serve the scheduled pipeline deployment (cron from params.yaml)"
 	@echo "make push / pull — DVC remote round trip;  make lint;  make bench"
@@ -45,6 +46,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# property-based fuzzing of every raw parser with many more examples than `make test` runs (profile in tests/fuzz)
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -32,7 +32,7 @@ from tasks.acquire import (
 )
 from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, SideField, canonicalize
-from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
+from tasks.datasets.rawio import clip, exc_summary, field_count_error, read_lines, split_fields, to_number
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def _field_count_problem(path: Path, lines: pl.DataFrame, n: int) -> DataError |
     row = bad.row(0, named=True)
     if row["_odd"]:
         return DataError(
-            path, "unbalanced double quote", line=int(row["line"]), expected="closed quotes", found=row["raw"][:80]
+            path, "unbalanced double quote", line=int(row["line"]), expected="closed quotes", found=clip(row["raw"], 80)
         )
     return field_count_error(path, int(row["line"]), row["raw"], row["_n"], f"{n} comma-separated fields")
 
@@ -244,13 +244,13 @@ def _slow_csv(path: Path, header: list[str], numeric: dict[str, pl.DataType]) ->
     with open(path, "rb") as fh:
         first = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff")
     if first != ",".join(header):
-        raise DataError(path, "unexpected CSV header", line=1, expected=",".join(header), found=first or None)
+        raise DataError(path, "unexpected CSV header", line=1, expected=",".join(header), found=clip(first) or None)
     try:
         df = pl.read_csv(path, has_header=True, infer_schema=False, quote_char='"', empty_string_is_null=False)
     except pl.exceptions.PolarsError as exc:
         lines = read_lines(path, skip_header=True)  # names the line of an invalid UTF-8 byte
         problem = _field_count_problem(path, lines, len(header))
-        raise (problem or DataError(path, f"unreadable CSV: {str(exc).splitlines()[0]}")) from exc
+        raise (problem or DataError(path, f"unreadable CSV: {exc_summary(exc)}")) from exc
     df = df.rename(dict(zip(df.columns, header))).with_columns(pl.all().fill_null(""))
     text_cols = [c for c in header if c not in numeric]
     df = df.with_columns(_csv_line_numbers(df, header))
@@ -298,7 +298,7 @@ def check_unique_ids(df: pl.DataFrame, path: Path, key: str) -> None:
         lines = dup.filter(pl.col(key) == first)["line"].to_list()
         raise DataError(
             path,
-            f"{key} {first} listed more than once, on lines {lines}",
+            f"{key} {clip(first)} listed more than once, on lines {clip(lines, 120)}",
             line=lines[1] if len(lines) > 1 else lines[0],
             expected=f"each {key} once",
             found=f"{dup.height} duplicated rows",

@@ -35,8 +35,11 @@ The CSVs have no header. Gzip files are decompressed as a stream, in blocks; a t
 rating, timestamp) are dropped (``duplicate_rows_dropped``); a (user, item) pair rated more than once keeps its
 latest rating by timestamp, the later line on a tie (``duplicate_pairs_dropped``); an ``asin`` listed more than
 once in the metadata keeps its first line (``metadata_duplicate_asins``); a rated item without metadata gets an
-empty title and no categories (``items_without_metadata``); HTML entities in titles and categories (``&amp;``,
-``&#39;`` ...) are unescaped. Bad input is an error naming file and line: a metadata line that is not a literal
+empty title and no categories (``items_without_metadata``); HTML markup in titles and categories (tags such as
+``<span class="a-size-medium ...">``, entities ``&amp;``, ``&#39;`` ...) is stripped by ``canonicalize`` (counted in
+``markup_cleaned``; a title that was nothing but markup becomes empty).
+
+Bad input is an error naming file and line: a metadata line that is not a literal
 (never ``eval``), invalid JSON, a missing key, a non-numeric rating, a rating outside 1–5 or not a whole star.
 
 Side information: none for users; items: ``title`` (text) and ``categories`` (multilabel), NRP's bag of words.
@@ -58,6 +61,7 @@ import gzip
 import io
 import json
 import logging
+import math
 import re
 import shutil
 import zlib
@@ -74,7 +78,15 @@ from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets._movielens_csv import check_rating_step
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import (
+    EPOCH_RANGE,
+    check_byte_lines,
+    clip,
+    long_line_error,
+    read_lines,
+    split_fields,
+    to_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +95,10 @@ CONFIG_FILE = "amazon.json"
 URL_2014 = "http://snap.stanford.edu/data/amazon/productGraph/categoryFiles/"
 URL_2018 = "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_v2/"
 CHUNK_BYTES = 1 << 25  # decompressed bytes parsed at once (bounds memory on multi-GB files)
+# Longest line accepted: the longest real metadata lines (2018 descriptions and "similar item" tables) are well
+# under 1 MB; a longer line is damage, refused before it is parsed (a 2014 literal of millions of elements would
+# take gigabytes in ``ast``).
+MAX_LINE_BYTES = 1 << 24
 RATING_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 REVIEW_KEYS = {"reviewerID": "user_id", "asin": "item_id", "overall": "rating", "unixReviewTime": "timestamp"}
 REVIEW_SCHEMA = {"reviewerID": pl.Utf8(), "asin": pl.Utf8(), "overall": pl.Float64(), "unixReviewTime": pl.Int64()}
@@ -95,7 +111,6 @@ GROCERY_COUNTS = {
     (2018, "reviews"): (127_496, 41_320, 1_143_860),
 }
 NRP_GROCERY = (86_400, 108_500, 508_800)  # the NRP paper's Grocery counts (filtering not stated)
-ENTITIES = (("&quot;", '"'), ("&#39;", "'"), ("&apos;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "))
 
 
 # ---------------------------------------------------------------------------------------------- configuration
@@ -202,10 +217,13 @@ def expected_for(cfg: AmazonConfig) -> ExpectedCounts:
 
 
 # ---------------------------------------------------------------------------------------------- gzip streaming
-def gzip_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
+def gzip_chunks(
+    path: Path, chunk_bytes: int | None = None, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based number of its first line, block of whole lines) from a gzip file, decompressing as a stream.
 
-    A truncated or corrupt stream raises ``DataError`` naming the file and the first line not delivered.
+    A truncated or corrupt stream raises ``DataError`` naming the file and the first line not delivered; so does
+    a line longer than ``max_line_bytes`` (memory stays bounded by the block size plus that limit).
     """
     if not path.is_file():
         raise DataError(path, "raw file missing", expected="a file", found="nothing")
@@ -219,10 +237,12 @@ def gzip_chunks(path: Path, chunk_bytes: int | None = None) -> Iterator[tuple[in
                     break
                 data = carry + block
                 cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
                 carry = data[cut:]
+                if len(carry) > max_line_bytes:
+                    raise long_line_error(path, line_no + data.count(b"\n", 0, cut), carry, max_line_bytes)
+                if cut == 0:
+                    continue
+                check_byte_lines(path, data[:cut], max_line_bytes, line_no)
                 yield line_no, data[:cut]
                 line_no += data.count(b"\n", 0, cut)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -263,16 +283,19 @@ def _iter_lines(path: Path, first: int, chunk: bytes) -> Iterator[tuple[int, str
 
 # ---------------------------------------------------------------------------------------------- ratings
 def _number(value: object, path: Path, line: int, key: str, integer: bool) -> float | int:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok and isinstance(value, str):
+    """A finite number (a timestamp: epoch seconds of a date in ``EPOCH_RANGE``, floored), else ``DataError``."""
+    number: float | None = None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
-            value = float(value.strip())
-            ok = True
-        except ValueError:
-            ok = False
-    if not ok or value != value:  # NaN
-        raise DataError(path, f"non-numeric or missing {key}", line=line, expected="a number", found=value)
-    return int(value) if integer else float(value)  # type: ignore[arg-type]
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):
+            number = None
+    if number is None or not math.isfinite(number):
+        raise DataError(path, f"non-numeric or missing {key}", line=line, expected="a finite number", found=clip(value))
+    if integer and not (EPOCH_RANGE[0] <= number <= EPOCH_RANGE[1]):
+        expected = "epoch seconds of a date between the years 1 and 9999"
+        raise DataError(path, f"{key} out of range", line=line, expected=expected, found=clip(value))
+    return math.floor(number) if integer else number
 
 
 def _reviews_slow(path: Path, first: int, chunk: bytes) -> pl.DataFrame:
@@ -280,17 +303,18 @@ def _reviews_slow(path: Path, first: int, chunk: bytes) -> pl.DataFrame:
     for line, text in _iter_lines(path, first, chunk):
         try:
             obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not a JSON object: {exc.msg}", line=line, found=text[:80]) from exc
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, or an integer of thousands of digits
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+            raise DataError(path, f"not a JSON object: {msg}", line=line, found=clip(text, 80)) from exc
         if not isinstance(obj, dict):
-            raise DataError(path, "not a JSON object", line=line, expected="{...}", found=text[:80])
+            raise DataError(path, "not a JSON object", line=line, expected="{...}", found=clip(text, 80))
         for key, col in REVIEW_KEYS.items():
             if key not in obj or obj[key] is None:
                 raise DataError(path, f"missing key {key!r}", line=line, expected=f"keys {list(REVIEW_KEYS)}")
             v = obj[key]
             if col in ("user_id", "item_id"):
                 if not isinstance(v, str | int) or isinstance(v, bool) or str(v).strip() == "":
-                    raise DataError(path, f"invalid {key}", line=line, expected="a non-empty id", found=v)
+                    raise DataError(path, f"invalid {key}", line=line, expected="a non-empty id", found=clip(v))
                 rows[col].append(str(v).strip())
             else:
                 rows[col].append(_number(v, path, line, key, integer=col == "timestamp"))
@@ -407,16 +431,14 @@ def k_core(df: pl.DataFrame, k: int, notes: dict[str, object]) -> pl.DataFrame:
 def _flatten(value: object) -> list[str]:
     """2014 ``categories`` (a list of lists), 2018 ``category`` (a list) or a bare string → labels, in order."""
     out: list[str] = []
-
-    def walk(v: object) -> None:
+    stack = [value]  # iterative: a deeply nested list must not exhaust the interpreter's recursion limit
+    while stack:
+        v = stack.pop()
         if isinstance(v, str):
             if v.strip():
                 out.append(v.strip())
         elif isinstance(v, list | tuple):
-            for x in v:
-                walk(x)
-
-    walk(value)
+            stack.extend(reversed(v))
     return list(dict.fromkeys(out))
 
 
@@ -436,13 +458,19 @@ def _meta_slow(path: Path, first: int, chunk: bytes, loads: Callable[[str], obje
             obj = loads(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
             raise DataError(
-                path, f"metadata line is not {what} ({type(exc).__name__})", line=line, expected=what, found=text[:80]
+                path,
+                f"metadata line is not {what} ({type(exc).__name__})",
+                line=line,
+                expected=what,
+                found=clip(text, 80),
             ) from exc
         if not isinstance(obj, dict):
-            raise DataError(path, f"metadata line is not {what}", line=line, expected=what, found=text[:80])
+            raise DataError(path, f"metadata line is not {what}", line=line, expected=what, found=clip(text, 80))
         asin = obj.get("asin")
         if not isinstance(asin, str) or not asin.strip():
-            raise DataError(path, "metadata line without an asin", line=line, expected="a non-empty 'asin'", found=asin)
+            raise DataError(
+                path, "metadata line without an asin", line=line, expected="a non-empty 'asin'", found=clip(asin)
+            )
         title = obj.get("title")
         ids.append(asin.strip())
         titles.append("" if title is None else str(title))
@@ -474,14 +502,9 @@ def _meta_fast_2018(path: Path, first: int, chunk: bytes) -> pl.DataFrame | None
     return None if (df["item_id"] == "").any() else df
 
 
-def _unescape(expr: pl.Expr) -> pl.Expr:
-    for entity, char in ENTITIES:
-        expr = expr.str.replace_all(entity, char, literal=True)
-    return expr.str.replace_all("&amp;", "&", literal=True)  # last, so "&amp;quot;" stays "&quot;"
-
-
 def read_meta(path: Path, version: int) -> pl.DataFrame:
-    """Metadata → item_id, title, categories (list, HTML entities unescaped), line; one row per asin (first)."""
+    """Metadata → item_id, title, categories (list), line; one row per asin (first). Markup (HTML tags and
+    entities) is stripped later, by ``canonicalize``, as for every loader."""
     frames = []
     for first, chunk in gzip_chunks(path):
         df = _meta_fast_2018(path, first, chunk) if version == 2018 else None
@@ -490,10 +513,7 @@ def read_meta(path: Path, version: int) -> pl.DataFrame:
             df = _meta_slow(path, first, chunk, loads, key)
         frames.append(df)
     meta = pl.concat(frames) if frames else _meta_slow(path, 1, b"", json.loads, "category")
-    return meta.with_columns(
-        _unescape(pl.col("title")).str.strip_chars(),
-        pl.col("categories").list.eval(_unescape(pl.element())).list.unique(maintain_order=True),
-    )
+    return meta.with_columns(pl.col("title").str.strip_chars(), pl.col("categories").list.unique(maintain_order=True))
 
 
 # ---------------------------------------------------------------------------------------------- dataset

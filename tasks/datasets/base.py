@@ -30,6 +30,8 @@ import polars as pl
 
 from tasks.common.errors import ConfigError, DataError
 from tasks.common.manifest import DatasetManifest
+from tasks.datasets._markup import clean_side_markup
+from tasks.datasets.rawio import EPOCH_RANGE, FLOAT32_MAX, clip
 
 SideKind = Literal["categorical", "text", "multilabel", "age", "bag", "numeric"]
 MISSING_TIMESTAMP = -1
@@ -173,7 +175,13 @@ def canonicalize(
     rating get an index, except the raw ids in ``extra_items`` (items a dataset lists as candidates, such as
     DeepCF's negatives, that nobody rated: they size the item dimension); ``notes`` records how many
     listed-but-unrated entities were left out. An optional ``weight`` column (implicit strength) is kept.
+
+    Shared checks for every loader (``DataError`` naming the file, line and column): no rating at all, ids of a
+    type that is no id, a rating that is not finite, a timestamp that is no date, a weight that is not finite or
+    too large for float32 (it would be stored as inf). Markup in the side tables' text is stripped and counted
+    (``_markup.clean_side_markup``).
     """
+    check_values(ratings, ratings_file)
     ints = ratings["user_id"].dtype.is_integer() and ratings["item_id"].dtype.is_integer()
     if ints and (extra_items is None or extra_items.dtype.is_integer()):
         return _canonicalize_int(ratings, users, items, ratings_file=ratings_file, scale=scale, extra_items=extra_items)
@@ -195,7 +203,7 @@ def canonicalize(
     def side(table: pl.DataFrame | None, ids: pl.DataFrame, key: str, idx: str) -> pl.DataFrame:
         if table is None:
             return ids.select(idx)
-        table = table.with_columns(pl.col(key).cast(pl.Utf8))
+        table = clean_side_markup(table.with_columns(pl.col(key).cast(pl.Utf8)), {key}, idx.split("_")[0] + "s", notes)
         listed = table.height
         joined = ids.rename({"raw_id": key}).join(table, on=key, how="inner").drop(key).sort(idx)
         notes[f"{idx.split('_')[0]}s_listed"] = listed
@@ -205,6 +213,44 @@ def canonicalize(
     users_t = side(users, user_ids, "user_id", "user_idx")
     items_t = side(items, item_ids, "item_id", "item_idx")
     return CanonicalTables(out, users_t, items_t, user_ids, item_ids, notes)
+
+
+ID_TYPES = "integers or strings"
+
+
+def _first_row(ratings: pl.DataFrame, mask: pl.Expr) -> dict[str, Any] | None:
+    bad = ratings.filter(mask)
+    return None if bad.is_empty() else bad.row(0, named=True)
+
+
+def check_values(ratings: pl.DataFrame, file: str | Path) -> None:
+    """What no loader may hand on (see ``canonicalize``); each ``DataError`` names the line and the column."""
+    if ratings.is_empty():
+        raise DataError(file, "no ratings", expected="at least one rating", found="none")
+    for col in ("user_id", "item_id"):
+        dtype = ratings.schema[col]
+        if not (dtype.is_integer() or dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum)):
+            raise DataError(file, f"{col} column of type {dtype}", expected=ID_TYPES, found=str(dtype))
+    has_line = "line" in ratings.columns
+    checks: list[tuple[str, pl.Expr, str]] = []
+    lo, hi = EPOCH_RANGE
+    for col, dtype in ratings.schema.items():
+        c = pl.col(col)
+        if col == "rating" and dtype.is_numeric():
+            checks.append((col, ~c.cast(pl.Float64).is_finite(), "a finite rating"))
+        elif col == "weight" and dtype.is_numeric():
+            ok = c.cast(pl.Float64).is_finite() & (c.cast(pl.Float64).abs() <= FLOAT32_MAX)
+            checks.append((col, ~ok, f"a finite weight of at most {FLOAT32_MAX:.3g} (stored as float32)"))
+        elif col == "timestamp" and dtype.is_numeric():
+            ok = c.cast(pl.Float64).is_between(lo, hi) | (c == -1)
+            checks.append((col, ~ok, "epoch seconds of a date between the years 1 and 9999 (or -1, unknown)"))
+        elif col in ("rating", "weight", "timestamp"):
+            raise DataError(file, f"{col} column of type {dtype}", expected="numbers", found=str(dtype))
+    for col, bad, expected in checks:
+        row = _first_row(ratings, bad.fill_null(False))
+        if row is not None:
+            line = int(row["line"]) if has_line else None
+            raise DataError(file, f"invalid {col}", line=line, expected=expected, found=clip(row[col]))
 
 
 def check_ratings(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, float] | None) -> None:
@@ -240,7 +286,8 @@ def check_ratings(ratings: pl.DataFrame, file: str | Path, scale: tuple[float, f
         where = lines["line"].to_list() if has_line else []
         raise DataError(
             file,
-            f"duplicate (user, item) pair ({first['user_id']}, {first['item_id']}) on lines {where}",
+            f"duplicate (user, item) pair ({clip(first['user_id'])}, {clip(first['item_id'])}) on lines "
+            f"{clip(where, 120)}",
             line=where[1] if len(where) > 1 else None,
             expected="each (user, item) pair at most once",
             found=f"{dup.height} duplicated rows",
@@ -310,6 +357,7 @@ def _canonicalize_int(
     def side(table: pl.DataFrame | None, ids: pl.DataFrame, key: str, idx: str) -> pl.DataFrame:
         if table is None:
             return ids.select(idx)
+        table = clean_side_markup(table, {key}, idx.split("_")[0] + "s", notes)
         joined = ids.select(idx, pl.col("_id").alias(key)).join(table, on=key, how="inner").drop(key).sort(idx)
         notes[f"{idx.split('_')[0]}s_listed"] = table.height
         notes[f"{idx.split('_')[0]}s_listed_unrated"] = table.height - joined.height
@@ -345,10 +393,10 @@ def index_pairs(pairs: pl.DataFrame, tables: CanonicalTables, file: str | Path) 
             row = bad.row(0, named=True)
             raise DataError(
                 file,
-                f"{raw} {row[raw]!r} is not in the ratings",
+                f"{raw} {clip(row[raw])!r} is not in the ratings",
                 line=int(row["line"]) if "line" in row else None,
                 expected=f"a {raw.split('_')[0]} that has at least one rating",
-                found=row[raw],
+                found=clip(row[raw]),
             )
     return out.select(pl.col("user_idx").cast(pl.Int32), pl.col("item_idx").cast(pl.Int32), *extra)
 

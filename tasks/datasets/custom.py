@@ -81,7 +81,18 @@ from tasks.datasets.base import (
     SideKind,
     canonicalize,
 )
-from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
+from tasks.datasets.rawio import (
+    EPOCH_RANGE,
+    FLOAT32_MAX,
+    MAX_LINE_BYTES,
+    check_byte_lines,
+    clip,
+    exc_summary,
+    field_count_error,
+    read_lines,
+    split_fields,
+    to_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +108,9 @@ RESERVED = {"user_id", "user_idx", "item_id", "item_idx", "line"}
 WIDE = ExpectedCounts(users=(1, 10**12), items=(1, 10**12), ratings=(1, 10**13))
 LINE = "__hybridrec_line__"
 UNKNOWN_AGE = -1
+AGE_RANGE = (-1.0, 200.0)
+MAX_COLUMNS = 10_000  # a wider table is damage (a line of separators), refused before polars makes the columns
+MAX_FIELD_BYTES = 1 << 20  # a longer field (text included) is damage: refused, naming its line
 
 
 # ---------------------------------------------------------------------------------------------- the mapping
@@ -367,7 +381,7 @@ def _diagnose(path: Path, spec: TableSpec, n_fields: int | None, only: set[int] 
     for line, raw in lines.iter_rows():
         n = _sep_count(raw, spec.delimiter)
         if n is None:
-            return DataError(path, "unbalanced double quote", line=line, expected="closed quotes", found=raw[:80])
+            return DataError(path, "unbalanced double quote", line=line, expected="closed quotes", found=clip(raw, 80))
         if n_fields is not None and n != n_fields:
             return field_count_error(path, line, raw, n, f"{n_fields} fields separated by {spec.delimiter!r}")
     return None
@@ -383,6 +397,10 @@ def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
         else:
             names = [f"column_{k + 1}" for k in range(len(lines["raw"][0].split(sep)) if not lines.is_empty() else 0)]
         names = list(spec.columns) if spec.columns else names
+        if len(names) > MAX_COLUMNS:
+            raise DataError(
+                path, "too many fields on the first line", line=1, expected=f"at most {MAX_COLUMNS}", found=len(names)
+            )
         return split_fields(lines, path, sep, names).rename({"line": LINE})
     data = path.read_bytes()
     if spec.encoding.lower().replace("-", "").replace("_", "") != "utf8":
@@ -392,6 +410,12 @@ def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
             raise DataError(path, f"not valid {spec.encoding}", line=data[: exc.start].count(b"\n") + 1) from exc
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    check_byte_lines(path, data, MAX_LINE_BYTES)  # before polars builds anything from an absurd line
+    width = data[: data.find(b"\n")].count(sep.encode()) + 1 if b"\n" in data else data.count(sep.encode()) + 1
+    if width > MAX_COLUMNS:
+        raise DataError(
+            path, "too many fields on the first line", line=1, expected=f"at most {MAX_COLUMNS}", found=width
+        )
     try:
         df = pl.read_csv(
             io.BytesIO(data),
@@ -405,7 +429,7 @@ def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
         read_lines(path, encoding=spec.encoding)  # names the line of an invalid byte
         first = next((x for x in data.split(b"\n", 50) if x.strip()), b"").decode("utf-8", errors="replace")
         problem = _diagnose(path, spec, _sep_count(first.rstrip("\r"), sep))
-        raise (problem or DataError(path, f"unreadable {spec.format}: {str(exc).splitlines()[0]}")) from exc
+        raise (problem or DataError(path, f"unreadable {spec.format}: {exc_summary(exc)}")) from exc
     text_cols = df.columns
     first_line = 2 if spec.header else 1
     base = pl.int_range(first_line, df.height + first_line, dtype=pl.Int64)
@@ -424,6 +448,14 @@ def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
     return df
 
 
+def _check_field_lengths(df: pl.DataFrame, path: Path) -> None:
+    """A text field longer than ``MAX_FIELD_BYTES`` raises ``DataError`` naming its line and column."""
+    for col, dtype in df.schema.items():
+        if dtype == pl.Utf8 and df.height and (df[col].str.len_bytes().max() or 0) > MAX_FIELD_BYTES:  # type: ignore[operator]
+            bad = pl.col(col).str.len_bytes() > MAX_FIELD_BYTES
+            _row_error(df, path, col, bad, "field far longer than any real value", f"at most {MAX_FIELD_BYTES:,} bytes")
+
+
 def read_table(
     m: Mapping, spec: TableSpec, base_dir: Path, needed: dict[tuple[str, ...], str | None]
 ) -> tuple[pl.DataFrame, Path]:
@@ -435,17 +467,19 @@ def read_table(
         try:
             df = pl.read_parquet(path)
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise DataError(path, f"unreadable Parquet file: {str(exc).splitlines()[0]}") from exc
+            raise DataError(path, f"unreadable Parquet file: {exc_summary(exc)}") from exc
         df = df.with_columns(pl.int_range(1, df.height + 1, dtype=pl.Int64).alias(LINE))
     else:
         df = _read_delimited(path, spec)
-    available = [c for c in df.columns if c != LINE]
+    _check_field_lengths(df, path)
+    names = [c for c in df.columns if c != LINE]
+    available = [str(clip(c, 60)) for c in names[:100]]  # as a message shows them
     for keys, col in needed.items():
         if col is None:
             raise m.error(
                 keys, "no column mapped", expected=f"the name of one of the columns of {path}: {available}", found=None
             )
-        if col not in available:
+        if col not in names:
             raise m.error(
                 keys,
                 f"column {col!r} is not in {path.name}",
@@ -469,11 +503,38 @@ def _blank_error(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: 
     raise DataError(path, f"missing {what} (column {col!r})", line=line, expected=f"a {what}", found=None)
 
 
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype in (pl.Utf8, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)
+
+
+def _is_scalar(dtype: pl.DataType) -> bool:
+    """A type whose values read as one token or word sequence once cast to text."""
+    return _is_text(dtype) or dtype.is_numeric() or dtype in (pl.Boolean, pl.Date) or isinstance(dtype, pl.Datetime)
+
+
+def _type_error(df: pl.DataFrame, path: Path, col: str, what: str, expected: str) -> DataError:
+    """A column (of a Parquet file) whose type cannot hold ``what``: names the column and its first row."""
+    dtype = df.schema[col]
+    line = int(df[LINE][0]) if df.height else None
+    return DataError(path, f"{what} column {col!r} of type {dtype}", line=line, expected=expected, found=str(dtype))
+
+
+def _row_error(df: pl.DataFrame, path: Path, col: str, bad: pl.Expr, message: str, expected: str) -> None:
+    """``DataError`` naming the line (row) and column of the first value where ``bad`` holds."""
+    rows = df.filter(bad.fill_null(False))
+    if not rows.is_empty():
+        found = clip(rows[col][0])
+        raise DataError(path, f"{message} (column {col!r})", line=int(rows[LINE][0]), expected=expected, found=found)
+
+
 def _id(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: str) -> pl.Expr:
     dtype = df.schema[col]
+    if not (_is_text(dtype) or dtype.is_integer() or dtype.is_float()):
+        raise _type_error(df, path, col, what, "integers or strings")
     expr = pl.col(col)
     if dtype.is_float():
-        integral = df.select((pl.col(col).drop_nulls() == pl.col(col).drop_nulls().round(0)).all()).item()
+        _row_error(df, path, col, ~expr.is_finite(), f"non-finite {what}", "an integer or string id")
+        integral = df.select(((expr == expr.round(0)) & (expr.abs() < 2.0**63)).drop_nulls().all()).item()
         if integral:
             expr = expr.cast(pl.Int64)
     expr = expr.cast(pl.Utf8).str.strip_chars()
@@ -487,14 +548,17 @@ def _numeric(df: pl.DataFrame, path: Path, spec: TableSpec, col: str, what: str)
         _blank_error(df, path, spec, col, what, pl.col(col).is_null() | (pl.col(col).str.strip_chars() == ""))
         return to_number(df.select(pl.col(LINE).alias("line"), col), path, col, pl.Float64())[col]
     if not s.dtype.is_numeric() and s.dtype != pl.Boolean:
-        raise DataError(path, f"non-numeric {what} column {col!r}", expected="numbers", found=str(s.dtype))
+        raise _type_error(df, path, col, f"non-numeric {what}", "numbers")
     _blank_error(df, path, spec, col, what, pl.col(col).is_null())
+    _row_error(df, path, col, ~pl.col(col).cast(pl.Float64).is_finite(), f"non-finite {what}", "a finite number")
     return s.cast(pl.Float64)
 
 
 def _timestamps(df: pl.DataFrame, path: Path, spec: TableSpec, col: str) -> pl.Series:
     """Epoch seconds from numbers, numeric strings or dates (strings parsed by polars, or Date/Datetime)."""
     s = df[col]
+    if not (_is_text(s.dtype) or s.dtype.is_numeric() or s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime)):
+        raise _type_error(df, path, col, "timestamp", "epoch seconds or dates")
     blank = pl.col(col).is_null() | (pl.col(col).cast(pl.Utf8).str.strip_chars() == "")
     _blank_error(df, path, spec, col, "timestamp", blank)
     if s.dtype == pl.Date:
@@ -502,10 +566,10 @@ def _timestamps(df: pl.DataFrame, path: Path, spec: TableSpec, col: str) -> pl.S
     if isinstance(s.dtype, pl.Datetime):
         out = s.dt.epoch("s")
     elif s.dtype.is_numeric():
-        out = s.cast(pl.Float64).floor().cast(pl.Int64)
+        out = _epoch_numbers(df, path, col, s.cast(pl.Float64))
     else:
         text = s.cast(pl.Utf8).str.strip_chars()
-        out = text.cast(pl.Float64, strict=False).floor().cast(pl.Int64)
+        out = _epoch_numbers(df, path, col, text.cast(pl.Float64, strict=False))
         if out.null_count():
             try:  # dates, in a format polars infers from the first one
                 dates = text.zip_with(out.is_null(), pl.Series([None] * len(text), dtype=pl.Utf8))
@@ -522,6 +586,16 @@ def _timestamps(df: pl.DataFrame, path: Path, spec: TableSpec, col: str) -> pl.S
             found=bad[col][0],
         )
     return out.alias("timestamp")
+
+
+def _epoch_numbers(df: pl.DataFrame, path: Path, col: str, seconds: pl.Series) -> pl.Series:
+    """Numbers of epoch seconds → Int64 (floored); NaN, inf or a value that is no date → ``DataError``."""
+    lo, hi = EPOCH_RANGE
+    out_of_range = seconds.is_not_null() & ~seconds.is_between(lo, hi)
+    _row_error(
+        df, path, col, pl.lit(out_of_range), "timestamp out of range", "epoch seconds of a date in the years 1-9999"
+    )
+    return seconds.floor().cast(pl.Int64)
 
 
 def read_ratings(m: Mapping, base_dir: Path, notes: dict[str, object]) -> tuple[pl.DataFrame, Path]:
@@ -568,25 +642,39 @@ def read_ratings(m: Mapping, base_dir: Path, notes: dict[str, object]) -> tuple[
     return out.select("user_id", "item_id", "rating", "timestamp", "line"), path
 
 
-def _numbers(df: pl.DataFrame, path: Path, col: str) -> pl.Series:
-    """A numeric side column as Float64 (empty → null); a non-numeric value raises ``DataError`` naming its line."""
-    if df.schema[col].is_numeric():
-        return df[col].cast(pl.Float64)
-    text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
-    present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
-    to_number(present, path, col, pl.Float64())
-    return text.cast(pl.Float64, strict=False)
+def _numbers(df: pl.DataFrame, path: Path, col: str, bounds: tuple[float, float], expected: str) -> pl.Series:
+    """A numeric side column as Float64 (empty → null); a non-numeric, non-finite or out-of-``bounds`` value
+    raises ``DataError`` naming its line and column."""
+    dtype = df.schema[col]
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        values = df[col].cast(pl.Float64)
+    elif _is_text(dtype):
+        text = df[col].cast(pl.Utf8).str.strip_chars().replace("", None)
+        present = pl.DataFrame({"line": df[LINE], col: text}).filter(pl.col(col).is_not_null())
+        to_number(present, path, col, pl.Float64())
+        values = text.cast(pl.Float64, strict=False)
+    else:
+        raise _type_error(df, path, col, "numeric side", "numbers")
+    bad = values.is_not_null() & ~values.is_between(*bounds)  # NaN is outside every range
+    _row_error(df, path, col, pl.lit(bad), "side value out of range", expected)
+    return values
 
 
 def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, notes: dict[str, object]) -> pl.Expr:
     col, dtype = f.column, df.schema[f.column]
+    if f.kind not in ("numeric", "age", "multilabel", "bag") and not _is_scalar(dtype):
+        raise _type_error(df, path, col, f"{f.kind} side", "text, numbers or dates")
     if f.kind == "numeric":
-        values = _numbers(df, path, col).fill_nan(None)
+        values = _numbers(
+            df, path, col, (-FLOAT32_MAX, FLOAT32_MAX), f"a finite number of magnitude <= {FLOAT32_MAX:.3g}"
+        )
         notes[f"{spec.table.key}_missing_{col}"] = int(values.is_null().sum())
         return pl.lit(values).alias(col)  # missing values are imputed with the mean once side rows are joined
     if f.kind in ("multilabel", "bag"):
-        if isinstance(dtype, pl.List):
+        if isinstance(dtype, pl.List) and _is_scalar(dtype.inner):
             labels = pl.col(col).cast(pl.List(pl.Utf8))
+        elif not _is_scalar(dtype):
+            raise _type_error(df, path, col, f"{f.kind} side", "a list of labels, or a separated string")
         else:
             labels = pl.col(col).cast(pl.Utf8).str.split(spec.multilabel_sep)
         labels = labels.list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
@@ -594,7 +682,7 @@ def _side_values(df: pl.DataFrame, path: Path, spec: SideSpec, f: SideField, not
             labels = labels.list.unique(maintain_order=True)
         return labels.fill_null(pl.lit([], dtype=pl.List(pl.Utf8))).alias(col)
     if f.kind == "age":
-        ages = _numbers(df, path, col)
+        ages = _numbers(df, path, col, AGE_RANGE, f"an age in [{AGE_RANGE[0]:g}, {AGE_RANGE[1]:g}] (-1: unknown)")
         notes[f"{spec.table.key}_unknown_{col}"] = int(ages.is_null().sum())
         return pl.lit(ages.round(0).cast(pl.Int32).fill_null(UNKNOWN_AGE)).alias(col)
     text = pl.col(col).cast(pl.Utf8)
@@ -623,7 +711,7 @@ def read_side(
         lines = dup.filter(pl.col(id_name) == first)[LINE].to_list()
         raise DataError(
             path,
-            f"{key[:-1]} id {first!r} listed more than once, on lines {lines}",
+            f"{key[:-1]} id {clip(first)!r} listed more than once, on lines {clip(lines, 120)}",
             line=lines[1],
             expected=f"each {key[:-1]} once",
             found=f"{dup.height} duplicated rows",

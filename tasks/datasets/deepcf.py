@@ -60,7 +60,7 @@ from tasks.datasets.base import (
     canonicalize,
     index_pairs,
 )
-from tasks.datasets.rawio import field_count_error, read_lines, split_fields, to_number
+from tasks.datasets.rawio import check_epoch, clip, field_count_error, read_lines, split_fields, to_number
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ SHA256: dict[str, str | None] = {
     "ml-1m.test.negative": "127853228a76b7d21c0481e8ef8d00dd009cd5c88670dbdd9e9debfdb9f93de4",
 }
 RATING_COLUMNS = ["user_id", "item_id", "value", "timestamp"]
+# Longest lines accepted (bytes): a rating line is under 50 bytes, a published negative line (99 ids) under 1 KB;
+# the limits leave a wide margin (about 8,000 negatives per line) and refuse a damaged file before it is split.
+MAX_RATING_LINE = 4096
+MAX_NEGATIVE_LINE = 64 * 1024
 _HEAD = re.compile(r"^\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 
 
@@ -90,7 +94,7 @@ def read_rating_file(path: Path) -> pl.DataFrame:
     """``user\\titem\\tvalue[\\ttimestamp]`` → user_id, item_id (Int64, >= 0), value (Float64, finite), timestamp
     (Int64; ``MISSING_TIMESTAMP`` without a fourth column), line (1-based). Every line must have the field count of
     the first (3 or 4); anything else is a ``DataError`` naming the file and line."""
-    lines = read_lines(path)
+    lines = read_lines(path, max_line_bytes=MAX_RATING_LINE)
     if lines.is_empty():
         raise DataError(path, "no rating lines", expected="at least one line user\\titem\\tvalue", found="none")
     first = lines.row(0, named=True)
@@ -106,6 +110,7 @@ def read_rating_file(path: Path) -> pl.DataFrame:
     _check(df, path, pl.col("value").is_finite(), "value", "a finite number")
     if n == 4:
         df = to_number(df, path, "timestamp", pl.Int64())
+        check_epoch(df, path, "timestamp")
     else:
         df = df.with_columns(pl.lit(MISSING_TIMESTAMP, dtype=pl.Int64).alias("timestamp"))
     return df.select(*RATING_COLUMNS, "line")
@@ -115,7 +120,7 @@ def read_negative_file(path: Path) -> pl.DataFrame:
     """``(user,item)\\tneg_1\\t...\\tneg_k`` → line, user_id, item_id (the test pair the line names), negatives
     (List[Int64], in file order, repeats kept). A malformed head, a non-numeric or negative id, an empty field or
     a line without negatives is a ``DataError`` naming the file and line."""
-    lines = read_lines(path)
+    lines = read_lines(path, max_line_bytes=MAX_NEGATIVE_LINE)
     if lines.is_empty():
         raise DataError(path, "no negative lines", expected="(user,item) followed by negatives", found="none")
     parts = lines.with_columns(pl.col("raw").str.split("\t").alias("_f"))
@@ -127,7 +132,7 @@ def read_negative_file(path: Path) -> pl.DataFrame:
             "negative line without negatives",
             line=int(row["line"]),
             expected="(user,item) and at least one tab-separated negative item id",
-            found=row["raw"][:80],
+            found=clip(row["raw"], 80),
         )
     head = parts.select(
         "line",
@@ -136,8 +141,9 @@ def read_negative_file(path: Path) -> pl.DataFrame:
     )
     groups = head["head"].str.extract_groups(_HEAD.pattern)
     head = head.with_columns(
-        groups.struct.field("1").cast(pl.Int64).alias("user_id"),
-        groups.struct.field("2").cast(pl.Int64).alias("item_id"),
+        # an id beyond Int64 (or of non-ASCII digits, which \d also matches) becomes null: a malformed head
+        groups.struct.field("1").cast(pl.Int64, strict=False).alias("user_id"),
+        groups.struct.field("2").cast(pl.Int64, strict=False).alias("item_id"),
     )
     bad = head.filter(pl.col("user_id").is_null() | pl.col("item_id").is_null())
     if not bad.is_empty():
@@ -147,7 +153,7 @@ def read_negative_file(path: Path) -> pl.DataFrame:
             "malformed test pair at the start of a negative line",
             line=int(row["line"]),
             expected="(user,item) with 0-based integer ids",
-            found=row["head"][:80],
+            found=clip(row["head"], 80),
         )
     flat = head.select("line", pl.col("negatives").alias("neg")).explode("neg")
     flat = to_number(flat, path, "neg", pl.Int64())  # an empty field (e.g. a trailing tab) is an error too
@@ -163,7 +169,7 @@ def read_negative_file(path: Path) -> pl.DataFrame:
 def _check(df: pl.DataFrame, path: Path, ok: pl.Expr, col: str, expected: str) -> None:
     bad = df.filter(~ok)
     if not bad.is_empty():
-        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=bad[col][0])
+        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=clip(bad[col][0]))
 
 
 # ---------------------------------------------------------------------------------------------- consistency

@@ -69,7 +69,7 @@ from tasks.datasets.base import (
     canonicalize,
     index_pairs,
 )
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import clip, exc_summary, read_lines, split_fields, to_number
 
 log = logging.getLogger(__name__)
 
@@ -155,20 +155,24 @@ def read_mat(path: Path) -> dict[str, Any]:
     try:
         fh5 = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(path, f"unreadable HDF5 file: {exc}") from exc
+        raise DataError(path, f"unreadable HDF5 file: {exc_summary(exc)}") from exc
     with fh5:
-        missing = [k for k in MAT_KEYS if k not in fh5]
-        if missing:
-            raise DataError(
-                path,
-                f"missing MATLAB variable(s) {missing}",
-                expected=f"variables {list(MAT_KEYS)}",
-                found=sorted(k for k in fh5 if not k.startswith("#")),
-            )
         try:
-            return {k: _read_matrix(fh5[k], path, k) for k in MAT_KEYS}
-        except OSError as exc:  # a truncated or corrupt dataset
-            raise DataError(path, f"unreadable HDF5 data: {exc}") from exc
+            return _read_matrices(fh5, path)
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:  # h5py on a corrupt file
+            raise DataError(path, f"unreadable HDF5 data: {exc_summary(exc)}") from exc
+
+
+def _read_matrices(fh5: Any, path: Path) -> dict[str, Any]:
+    missing = [k for k in MAT_KEYS if k not in fh5]
+    if missing:
+        raise DataError(
+            path,
+            f"missing MATLAB variable(s) {missing}",
+            expected=f"variables {list(MAT_KEYS)}",
+            found=clip(sorted(k for k in fh5 if not k.startswith("#"))),
+        )
+    return {k: _read_matrix(fh5[k], path, k) for k in MAT_KEYS}
 
 
 def _nonzeros(mat: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -431,7 +435,7 @@ def _slow_whitespace_table(path: Path, names: list[str], dtypes: dict[str, pl.Da
         if not bad.is_empty():
             row = bad.row(0, named=True)
             raise DataError(
-                path, f"non-numeric {c}", line=int(row["line"]), expected=f"a {dtypes[c]} value", found=row[c]
+                path, f"non-numeric {c}", line=int(row["line"]), expected=f"a {dtypes[c]} value", found=clip(row[c])
             )
         df = df.with_columns(cast.alias(c))
     return df.select(*names, "line")

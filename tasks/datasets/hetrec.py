@@ -54,7 +54,7 @@ from tasks.datasets.base import (
     SideField,
     canonicalize,
 )
-from tasks.datasets.rawio import split_fields, to_number
+from tasks.datasets.rawio import clip, split_fields, to_number
 
 BASE_URL = "https://files.grouplens.org/datasets/hetrec2011/"
 LASTFM_MD5 = "296d61afe4e8632b173fc2dd3be20ce2"
@@ -95,7 +95,7 @@ def read_tsv(
             "unexpected header line" + (" (the file seems to lack its header)" if looks_like_data else ""),
             line=int(first["line"]),
             expected="\t".join(header),
-            found=first["raw"][:120],
+            found=clip(first["raw"], 120),
         )
     body = lines.slice(1)
     if text is None:
@@ -140,7 +140,7 @@ def local_epoch(df: pl.DataFrame, path: Path, parts: Sequence[str]) -> pl.Series
 def _first_bad(df: pl.DataFrame, path: Path, mask: pl.Expr, col: str, expected: str) -> None:
     bad = df.filter(mask)
     if not bad.is_empty():
-        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=bad[col][0])
+        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=clip(bad[col][0]))
 
 
 def _positive(df: pl.DataFrame, path: Path, col: str, what: str) -> None:

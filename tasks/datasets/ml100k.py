@@ -22,7 +22,7 @@ from tasks.acquire import DEFAULT_CACHE, Checksum, copy_files, download, extract
 from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
 from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import read_lines, split_fields, to_epoch_seconds, to_number
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 MD5 = "0e33842e24a9c977be4e0107933c0723"
@@ -166,12 +166,10 @@ def _ratings(path: Path, sep: str, skip_header: bool) -> pl.DataFrame:
         read_lines(path, skip_header=skip_header), path, sep, ["user_id", "item_id", "rating", "timestamp"]
     )
     df = to_number(df, path, "rating", pl.Float64)
-    df = to_number(df, path, "timestamp", pl.Float64)
+    df = to_epoch_seconds(df, path, "timestamp")
     for col in ("user_id", "item_id"):
         to_number(df, path, col, pl.Int64)  # ids must be integers in this dataset
-    return df.with_columns(
-        pl.col("timestamp").cast(pl.Int64), pl.col("user_id").str.strip_chars(), pl.col("item_id").str.strip_chars()
-    )
+    return df.with_columns(pl.col("user_id").str.strip_chars(), pl.col("item_id").str.strip_chars())
 
 
 def _users(path: Path, sep: str, skip_header: bool) -> pl.DataFrame:

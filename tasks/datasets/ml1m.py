@@ -26,7 +26,7 @@ from tasks.datasets._movielens_csv import (
     split_middle,
 )
 from tasks.datasets.base import CanonicalTables, ExpectedCounts, SideField, canonicalize
-from tasks.datasets.rawio import read_lines, split_fields, to_number
+from tasks.datasets.rawio import clip, read_lines, split_fields, to_number
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
 MD5 = "c4d9eecfca2ab87c1945afe126590906"
@@ -59,7 +59,7 @@ OCCUPATIONS = (
 def _bad_value(df: pl.DataFrame, path: Path, col: str, ok: pl.Expr, expected: str) -> None:
     bad = df.filter(~ok)
     if not bad.is_empty():
-        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=bad[col][0])
+        raise DataError(path, f"invalid {col}", line=int(bad["line"][0]), expected=expected, found=clip(bad[col][0]))
 
 
 def parse_users(path: Path) -> pl.DataFrame:
