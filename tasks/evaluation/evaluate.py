@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from tasks.common.device import resolve_device, set_threads
 from tasks.common.errors import DataError
 from tasks.common.io import write_json
 from tasks.common.paths import Layout
+from tasks.common.records import JsonRecord
 from tasks.evaluation.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
 from tasks.evaluation.ranking import full_ranking, sampled_ranking
 from tasks.training import RunData, RunId, TrainRecord, load_trained
@@ -58,7 +59,7 @@ def rating_metrics(
 
 
 @dataclass
-class MetricsRecord:
+class MetricsRecord(JsonRecord):
     """``artifacts/metrics/<dataset>/<model>/<split>.json``: one run's test metrics and how they were made.
     Training facts stay in the run's ``train.json`` (the report reads both)."""
 
@@ -79,14 +80,6 @@ class MetricsRecord:
     n_candidates_min: int | None = None
     full_ranking_excludes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> MetricsRecord:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in raw.items() if k in names})
 
 
 def test_metrics(model: Recommender, data: RunData, params: Params, progress: Any = None) -> tuple[dict, dict]:
