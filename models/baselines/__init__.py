@@ -1,1 +1,1 @@
-"""Non-neural baselines: popularity."""
+"""Non-neural baselines: popularity, EASE (closed form)."""

@@ -69,3 +69,9 @@ def test_rating_monitor_for_a_ranking_model_is_refused(tmp_path) -> None:  # typ
     with pytest.raises(ConfigError, match=r"models\.bpr\.monitor.*ranking monitor"):
         fit(model, data, seed=0, max_epochs=1, patience=1, best_path=tmp_path / "b.pt", resume_path=None, fp="x",
             progress=lambda s: None)  # fmt: skip
+
+
+def test_ease_refuses_an_item_count_whose_gram_matrix_would_not_fit() -> None:
+    spec = resolve_model("ease", {"ease": {"max_memory_gib": 0.000001}})
+    with pytest.raises(ConfigError, match=r"models\.ease\.max_memory_gib.*GiB for 48 items"):
+        build_from_spec(spec, spec.raw, tiny_run_data("ranking").ctx)
