@@ -198,7 +198,7 @@ class Recommender(nn.Module):
         if self.fits_itself:
             return None
         assert isinstance(self.cfg, GradientConfig)
-        return OPTIMIZERS[self.cfg.optimizer](self.parameters(), self.cfg.lr)
+        return OPTIMIZERS[self.cfg.optimizer]([p for p in self.parameters() if p.requires_grad], self.cfg.lr)
 
     def train_batches(self, rng: np.random.Generator) -> Iterator[Any]:
         """Default: every observed training pair once per epoch, shuffled."""

@@ -24,6 +24,8 @@ class BiasedMFConfig(GradientConfig):
     """Latent dimension of p_j and q_k."""
     init_std: float = 0.01
     """Standard deviation of the normal initialisation of the factors (biases start at 0)."""
+    biases: bool = True
+    """μ + b_j + b_k in the score; false gives plain MF, r̂_jk = p_j·q_k (NRP's `mf` baseline: a params variant)."""
     lr: float = 0.005
     l2: float = 0.05
     batch_size: int = 1024
@@ -44,7 +46,10 @@ class BiasedMF(Recommender):
         nn.init.normal_(self.q.weight, 0.0, cfg.init_std)
         nn.init.zeros_(self.bu.weight)
         nn.init.zeros_(self.bi.weight)
-        self.register_buffer("mu", torch.tensor(ctx.global_mean, dtype=torch.float32))
+        self.register_buffer("mu", torch.tensor(ctx.global_mean if cfg.biases else 0.0, dtype=torch.float32))
+        if not cfg.biases:  # plain MF: the bias tables stay zero and out of the optimizer
+            self.bu.weight.requires_grad_(False)
+            self.bi.weight.requires_grad_(False)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         p, q = self.p(users), self.q(items)
