@@ -1,1 +1,1 @@
-"""Matrix-factorization models: BiasedMF (explicit ratings), BPR-MF (implicit, pairwise)."""
+"""Matrix-factorization models: BiasedMF / MF (explicit ratings), BPR-MF (pairwise), WMF (ALS)."""

@@ -1,0 +1,113 @@
+"""WMF with uniform weights on the unobserved entries (Hu et al. 2008; Pan et al. 2008), fitted by alternating least
+squares: minimise Σ_observed (1 − p_u·q_i)² + c Σ_unobserved (p_u·q_i)² + λ(‖P‖² + ‖Q‖²).
+
+One epoch is one ALS sweep (all users, then all items). With weight 1 on observed and c on unobserved entries, the
+user update is exact and costs O(observed · k² + users · k³), never O(users × items):
+
+    p_u = (c QᵀQ + (1 − c) Σ_{i ∈ u} q_i q_iᵀ + λI)⁻¹ Σ_{i ∈ u} q_i
+
+(and the same for items with P). The per-user Gram matrices are accumulated with ``index_add_`` over blocks of
+observed entries and solved in batches (``torch.linalg.solve``), float32 on the model's device; memory is bounded
+by ``block_entries`` · k² and ``block_rows`` · k². Full ranking is one matmul of P and Q.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from models.common.base import ModelConfig, Recommender
+from models.common.context import TrainContext
+from models.common.registry import register_model
+from tasks.common.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WMFConfig(ModelConfig):
+    factors: int = 64
+    """Latent dimension k."""
+    c: float = 0.05
+    """Weight of every unobserved entry (observed entries weigh 1)."""
+    l2: float = 0.1
+    """λ on ‖P‖² + ‖Q‖²."""
+    init_std: float = 0.01
+    """Standard deviation of the normal initialisation."""
+    block_rows: int = 4096
+    """Users (items) solved together."""
+    block_entries: int = 16384
+    """Observed entries whose outer products are accumulated at once (memory: block_entries · k² floats)."""
+
+
+def als_side(
+    matrix: sp.csr_matrix, other: torch.Tensor, c: float, l2: float, block_rows: int, block_entries: int
+) -> torch.Tensor:
+    """Exact least-squares update of every row's factors given the other side's factors ``other``."""
+    dev, k = other.device, other.shape[1]
+    base = c * (other.T @ other) + l2 * torch.eye(k, device=dev)
+    out = torch.empty(matrix.shape[0], k, device=dev)
+    indptr = matrix.indptr
+    indices = torch.as_tensor(matrix.indices.astype(np.int64), device=dev)
+    for r0 in range(0, matrix.shape[0], block_rows):
+        r1 = min(r0 + block_rows, matrix.shape[0])
+        gram = base.expand(r1 - r0, k, k).clone()
+        rhs = torch.zeros(r1 - r0, k, device=dev)
+        lengths = np.diff(indptr[r0 : r1 + 1])
+        row_of_all = torch.as_tensor(np.repeat(np.arange(r1 - r0), lengths), device=dev)
+        e0, e1 = int(indptr[r0]), int(indptr[r1])
+        for s in range(e0, e1, block_entries):
+            t = min(s + block_entries, e1)
+            q = other[indices[s:t]]
+            row_of = row_of_all[s - e0 : t - e0]
+            gram.index_add_(0, row_of, (1.0 - c) * q[:, :, None] * q[:, None, :])
+            rhs.index_add_(0, row_of, q)
+        out[r0:r1] = torch.linalg.solve(gram, rhs)
+    return out
+
+
+@register_model("wmf")
+class WMF(Recommender):
+    config_cls = WMFConfig
+    task = "ranking"
+    fits_itself = True
+
+    def __init__(self, cfg: WMFConfig, ctx: TrainContext) -> None:
+        super().__init__(cfg, ctx)
+        name = getattr(self, "name", "wmf")
+        for key, ok, what in (
+            ("factors", cfg.factors >= 1, "an integer >= 1"),
+            ("c", 0.0 <= cfg.c <= 1.0, "a weight in [0, 1]"),
+            ("l2", cfg.l2 > 0, "a number > 0"),
+            ("block_rows", cfg.block_rows >= 1, "an integer >= 1"),
+            ("block_entries", cfg.block_entries >= 1, "an integer >= 1"),
+        ):
+            if not ok:
+                raise ConfigError(f"models.{name}.{key}", what, getattr(cfg, key))
+        x = sp.csr_matrix(
+            (np.ones(len(ctx.users), np.float32), (ctx.users, ctx.items)), shape=(ctx.n_users, ctx.n_items)
+        )
+        x.sum_duplicates()
+        x.sort_indices()
+        self._by_user, self._by_item = x, sp.csr_matrix(x.T)
+        self._by_item.sort_indices()
+        self.p = nn.Parameter(torch.randn(ctx.n_users, cfg.factors) * cfg.init_std, requires_grad=False)
+        self.q = nn.Parameter(torch.randn(ctx.n_items, cfg.factors) * cfg.init_std, requires_grad=False)
+
+    def fit_epoch(self, rng: np.random.Generator) -> dict[str, float]:
+        cfg = self.cfg
+        with torch.no_grad():
+            self.p.copy_(als_side(self._by_user, self.q, cfg.c, cfg.l2, cfg.block_rows, cfg.block_entries))
+            self.q.copy_(als_side(self._by_item, self.p, cfg.c, cfg.l2, cfg.block_rows, cfg.block_entries))
+        return {"factor_norm": float(self.p.norm() * self.q.norm())}
+
+    def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (self.p[users] * self.q[items]).sum(-1)
+
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.p, self.q
+
+    def n_parameters(self) -> int:
+        return self.p.numel() + self.q.numel()  # fitted by ALS, not by gradients
