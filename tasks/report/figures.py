@@ -54,7 +54,7 @@ def learning_curves_png(curves: list[Curve], title: str) -> bytes:
     styles = ["-", "--", ":", "-."]
     for ax, column, label in (
         (axes[0], "valid_rmse", "validation monitor (legend: which)"),
-        (axes[1], "train_loss", "training objective"),
+        (axes[1], "train_loss", "training loss (data term: mse / bpr)"),
     ):
         drawn: list[float] = []
         for c in curves:
@@ -113,7 +113,8 @@ def _read_history(run: dict[str, Any], root: Path) -> tuple[Curve | None, str | 
     if "epoch" not in frame.columns or frame.height == 0:
         return None, f"{label}: `{_rel(path, root)}` has no epoch rows"
     monitor_col = "monitor" if "monitor" in frame.columns else "valid_rmse"
-    loss_col = "loss" if "loss" in frame.columns else "train_loss"
+    # the data term (comparable across models) before the whole objective (AutoRec's is a batch sum)
+    loss_col = next((c for c in ("mse", "bpr", "bce", "loss", "train_loss") if c in frame.columns), "loss")
     col = {c: _floats(frame, c) for c in ("epoch", monitor_col, loss_col)}
     seed = run.get("seed")
     curve = Curve(
