@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from models.common.base import ModelConfig, Recommender
@@ -29,6 +28,11 @@ class EASEConfig(ModelConfig):
     max_memory_gib: float = 12.0
     """Refuse when the three items × items float32 matrices of the solve would need more than this."""
 
+    def check(self, model: str) -> None:
+        super().check(model)
+        if self.l2 <= 0:
+            raise ConfigError(f"models.{model}.l2", "a number > 0", self.l2)
+
 
 def ease_memory_gib(n_items: int) -> float:
     return 3 * n_items * n_items * 4 / 2**30
@@ -43,8 +47,6 @@ class EASE(Recommender):
     def __init__(self, cfg: EASEConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
         name = getattr(self, "name", "ease")
-        if cfg.l2 <= 0:
-            raise ConfigError(f"models.{name}.l2", "a number > 0", cfg.l2)
         need = ease_memory_gib(ctx.n_items)
         if need > cfg.max_memory_gib:
             raise ConfigError(
@@ -53,13 +55,8 @@ class EASE(Recommender):
                 "has the memory)",
                 cfg.max_memory_gib,
             )
-        x = sp.csr_matrix(
-            (np.ones(len(ctx.users), np.float32), (ctx.users, ctx.items)), shape=(ctx.n_users, ctx.n_items)
-        )
-        x.sum_duplicates()
-        x.data[:] = 1.0
-        self.rows = SparseRows(x, ctx.device)
-        self._x = x
+        self._x = ctx.user_matrix  # binary: a ranking model's training interactions are all 1
+        self.rows = SparseRows(self._x, ctx.device)
         self.register_buffer("B", torch.zeros(ctx.n_items, ctx.n_items, device=ctx.device))
 
     def fit_epoch(self, rng: np.random.Generator) -> dict[str, float]:

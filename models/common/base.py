@@ -274,6 +274,3 @@ class Recommender(nn.Module):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-
-# earlier name of the base class, kept for scripts written against it
-RatingModel = Recommender

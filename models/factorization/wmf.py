@@ -41,6 +41,18 @@ class WMFConfig(ModelConfig):
     block_entries: int = 16384
     """Observed entries whose outer products are accumulated at once (memory: block_entries · k² floats)."""
 
+    def check(self, model: str) -> None:
+        super().check(model)
+        for key, ok, what in (
+            ("factors", self.factors >= 1, "an integer >= 1"),
+            ("c", 0.0 <= self.c <= 1.0, "a weight in [0, 1]"),
+            ("l2", self.l2 > 0, "a number > 0"),
+            ("block_rows", self.block_rows >= 1, "an integer >= 1"),
+            ("block_entries", self.block_entries >= 1, "an integer >= 1"),
+        ):
+            if not ok:
+                raise ConfigError(f"models.{model}.{key}", what, getattr(self, key))
+
 
 def als_side(
     matrix: sp.csr_matrix, other: torch.Tensor, c: float, l2: float, block_rows: int, block_entries: int
@@ -76,23 +88,8 @@ class WMF(Recommender):
 
     def __init__(self, cfg: WMFConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        name = getattr(self, "name", "wmf")
-        for key, ok, what in (
-            ("factors", cfg.factors >= 1, "an integer >= 1"),
-            ("c", 0.0 <= cfg.c <= 1.0, "a weight in [0, 1]"),
-            ("l2", cfg.l2 > 0, "a number > 0"),
-            ("block_rows", cfg.block_rows >= 1, "an integer >= 1"),
-            ("block_entries", cfg.block_entries >= 1, "an integer >= 1"),
-        ):
-            if not ok:
-                raise ConfigError(f"models.{name}.{key}", what, getattr(cfg, key))
-        x = sp.csr_matrix(
-            (np.ones(len(ctx.users), np.float32), (ctx.users, ctx.items)), shape=(ctx.n_users, ctx.n_items)
-        )
-        x.sum_duplicates()
-        x.sort_indices()
-        self._by_user, self._by_item = x, sp.csr_matrix(x.T)
-        self._by_item.sort_indices()
+        # binary: a ranking model's training interactions are all 1 (CSR, sorted indices, both orientations)
+        self._by_user, self._by_item = ctx.user_matrix, ctx.item_matrix
         self.p = nn.Parameter(torch.randn(ctx.n_users, cfg.factors) * cfg.init_std, requires_grad=False)
         self.q = nn.Parameter(torch.randn(ctx.n_items, cfg.factors) * cfg.init_std, requires_grad=False)
 

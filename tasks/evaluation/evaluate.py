@@ -31,7 +31,7 @@ from tasks.common.paths import Layout
 from tasks.common.records import JsonRecord
 from tasks.evaluation.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
 from tasks.evaluation.ranking import full_ranking, sampled_ranking
-from tasks.training import RunData, RunId, TrainRecord, load_trained
+from tasks.training import RunData, RunId, load_trained
 
 log = logging.getLogger(__name__)
 TIE_RULE = "pessimistic (a candidate scored equal to the relevant item ranks ahead of it)"
@@ -141,7 +141,3 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
     write_json(layout.metrics(run.dataset, run.model, run.split_id), record.to_json())
     log.info("%s: %s", run, {k: round(v, 4) for k, v in metrics.items()})
     return record
-
-
-def read_train_record(layout: Layout, run: RunId) -> TrainRecord:
-    return TrainRecord.read(layout.run(run.dataset, run.model, run.split_id) / "train.json")

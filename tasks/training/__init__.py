@@ -4,7 +4,6 @@
 from tasks.training.data import (
     RunData,
     RunId,
-    build_context,
     build_from_spec,
     build_model,
     build_run_data,
@@ -22,7 +21,6 @@ __all__ = [
     "RunData",
     "RunId",
     "TrainRecord",
-    "build_context",
     "build_from_spec",
     "build_model",
     "build_run_data",

@@ -108,14 +108,6 @@ def build_run_data(
                    ranking_protocol=protocol.implicit_eval)  # fmt: skip
 
 
-def build_context(
-    layout: Layout, dataset: str, split_id: str, device: torch.device
-) -> tuple[TrainContext, SplitResult]:
-    """Training context of a rating model (kept for scripts): ``build_run_data`` with the rating task."""
-    data = build_run_data(layout, dataset, split_id, device)
-    return data.ctx, data.split
-
-
 def build_model(name: str, raw_cfg: dict[str, Any], ctx: TrainContext, entries: dict[str, dict] | None = None
                 ) -> Recommender:  # fmt: skip
     """Build the model ``name`` (registered, or a variant declared in ``entries``) with ``raw_cfg`` on top."""

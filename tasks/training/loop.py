@@ -40,9 +40,6 @@ class FitResult:
     resumed_from: int
     monitor: Monitor
 
-    @property
-    def best_valid_rmse(self) -> float:  # the rating monitor's value, for scripts written against it
-        return self.best_valid.get("valid_rmse", float("nan"))
 
 
 def save_torch(path: Path, obj: Any) -> None:
