@@ -254,7 +254,12 @@ def _slow_csv(path: Path, header: list[str], numeric: dict[str, pl.DataType]) ->
     df = df.rename(dict(zip(df.columns, header))).with_columns(pl.all().fill_null(""))
     text_cols = [c for c in header if c not in numeric]
     df = df.with_columns(_csv_line_numbers(df, header))
-    df = df.filter(pl.any_horizontal(pl.col(c) != "" for c in header))  # blank lines
+    all_empty = ~pl.any_horizontal(pl.col(c) != "" for c in header)
+    if df.select(all_empty.any()).item():  # blank lines are skipped; a line of bare separators is a row
+        candidates = df.filter(all_empty).select("line")
+        raw = read_lines(path, skip_header=True).join(candidates, on="line", how="semi")
+        blank = candidates.join(raw.filter(pl.col("raw").str.strip_chars() != ""), on="line", how="anti")
+        df = df.join(blank, on="line", how="anti")
     # an empty field: a short row (wrong number of fields) or an empty value (an error only if numeric)?
     empty = df.filter(pl.any_horizontal(pl.col(c) == "" for c in header))
     if not empty.is_empty():

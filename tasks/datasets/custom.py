@@ -437,7 +437,11 @@ def _read_delimited(path: Path, spec: TableSpec) -> pl.DataFrame:
         nl = pl.sum_horizontal(pl.col(c).fill_null("").str.count_matches("\n") for c in text_cols).cast(pl.Int64)
         base = base + nl.cum_sum().shift(1, fill_value=0)
     df = df.with_columns(base.alias(LINE))
-    df = df.filter(~pl.all_horizontal(pl.col(c).is_null() for c in text_cols))  # blank lines
+    all_null = pl.all_horizontal(pl.col(c).is_null() for c in text_cols)
+    if df.height and df.select(all_null.any()).item():  # blank lines; a line of bare separators is a row
+        raw_lines = data.split(b"\n")
+        blank = [n for n in df.filter(all_null)[LINE].to_list() if not raw_lines[n - 1].strip()]
+        df = df.filter(~(all_null & pl.col(LINE).is_in(blank)))
     # polars fills the missing fields of a short line with nulls: check the field count of such lines
     single_line = ~pl.any_horizontal(pl.col(c).fill_null("").str.contains("\n", literal=True) for c in text_cols)
     suspicious = df.filter(pl.any_horizontal(pl.col(c).is_null() for c in text_cols) & single_line)

@@ -428,3 +428,13 @@ def test_numeric_and_bag_fields(tmp_path: Path) -> None:
     (raw / "users.csv").write_text("userId,gender,age,job,bio,hobbies\nu1,F,thirty,w,,\n")
     with pytest.raises(DataError, match=r"users\.csv, line 2"):
         get_dataset("custom").configure(raw).parse(raw)
+
+
+@pytest.mark.parametrize("line", [",", ",,,", " , ,"])
+def test_a_line_of_bare_separators_is_a_row_not_a_blank_line(tmp_path: Path, line: str) -> None:
+    """Blank lines are skipped; a line with only separators is a row with empty fields: an error naming it."""
+    raw = write_custom(tmp_path / "raw")
+    text = (raw / "ratings.csv").read_bytes().replace(b"\r\n\r\n", f"\r\n{line}\r\n".encode())
+    (raw / "ratings.csv").write_bytes(text)
+    with pytest.raises(DataError, match=r"ratings\.csv.*line 5"):
+        get_dataset("custom", raw_dir=raw).parse(raw)

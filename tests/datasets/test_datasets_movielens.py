@@ -622,3 +622,14 @@ def test_real_ml1m_counts_from_derived_pairs(tmp_path: Path) -> None:
     assert (t.n_users, t.n_items, t.ratings.height) == (6040, 3706, 1_000_209)
     assert t.notes["users_listed_unrated"] == 0 and t.notes["items_listed_unrated"] == 3883 - 3706
     assert t.users.height == 6040 and t.items.height == 3706
+
+
+@pytest.mark.parametrize("line", [",", ",,,"])
+def test_csv_line_of_bare_separators_is_a_row_not_a_blank_line(tmp_path: Path, line: str) -> None:
+    """ml-20m+ ratings.csv: a blank line is skipped, a line of bare commas is a bad row named by its line."""
+    raw = write_mlcsv(tmp_path / "raw", 6, 8, 3)
+    lines = (raw / "ratings.csv").read_text().splitlines()
+    lines.insert(3, line)
+    (raw / "ratings.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"ratings\.csv, line 4"):
+        get_dataset("ml-20m", raw_dir=raw).parse(raw)
