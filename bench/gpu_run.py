@@ -58,7 +58,7 @@ def repro_check(layout: Layout, params: Params, run: RunId, dev: torch.device, e
     for _ in range(2):
         seed_everything(run.seed)
         spec = resolve_model(run.model, params.models)
-        data = build_run_data(layout, run.dataset, run.split_id, dev, spec.cls.task, params.train.positive_threshold,
+        data = build_run_data(layout, run.dataset, run.split_id, dev, spec.task, params.train.positive_threshold,
                               params.split.loo_negatives)  # fmt: skip
         model = build_from_spec(spec, spec.raw, data.ctx)
         with tempfile.TemporaryDirectory() as tmp:

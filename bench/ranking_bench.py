@@ -82,7 +82,7 @@ def ranking_throughput(root: Path, nrp_users: int) -> None:
     torch.set_num_threads(1)
     for name in ("bpr", "nrp-direct"):
         spec = resolve_model(name, params.models)
-        data = build_run_data(layout, "lastfm", split, torch.device("cpu"), spec.cls.task)
+        data = build_run_data(layout, "lastfm", split, torch.device("cpu"), spec.task)
         seed_everything(0)
         model = build_from_spec(spec, spec.raw, data.ctx)  # untrained: throughput does not depend on the weights
         test = data.test

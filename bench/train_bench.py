@@ -61,7 +61,7 @@ def main() -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats(dev)
         spec = resolve_model(name, params.models)
-        data = datas[spec.cls.task]
+        data = datas[spec.task]
         ctx = data.ctx
         model = build_from_spec(spec, spec.raw, ctx)
         with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,7 @@ def main() -> None:
     dev = resolve_device(params.train.device)
     run = RunId(dataset, args.model, args.split)
     spec = resolve_model(args.model, params.models)
-    data = build_run_data(layout, dataset, args.split, dev, spec.cls.task, params.train.positive_threshold,
+    data = build_run_data(layout, dataset, args.split, dev, spec.task, params.train.positive_threshold,
                           params.split.loo_negatives)  # fmt: skip
     keys = [g.split("=", 1)[0] for g in args.grid]
     values = [[parse_value(x) for x in g.split("=", 1)[1].split(",")] for g in args.grid]

@@ -176,9 +176,14 @@ class Recommender(nn.Module):
 
     config_cls: ClassVar[type[ModelConfig]] = GradientConfig
     name: ClassVar[str] = ""
-    task: ClassVar[str] = "rating"
+    task: str = "rating"  # a class attribute; a model whose task is a config field sets it per instance
     fits_itself: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def task_of(cls, raw: dict[str, Any]) -> str:
+        """The task of this model under the raw config ``raw`` (before building it: the run data depend on it)."""
+        return cls.task
 
     def __init__(self, cfg: ModelConfig, ctx: TrainContext) -> None:
         super().__init__()

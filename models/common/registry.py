@@ -47,6 +47,11 @@ class ModelSpec:
     base: str | None = None  # the registered model a variant derives from
     preset: str | None = None
 
+    @property
+    def task(self) -> str:
+        """rating | ranking: the class's, or its config's for a model whose task is a field (``gf``)."""
+        return self.cls.task_of(self.raw)
+
 
 def resolve_model(name: str, entries: dict[str, dict[str, Any]], param: str = "train.models") -> ModelSpec:
     """The class and raw config of ``name``: a registered model (its params entry) or a variant declared in

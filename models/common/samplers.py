@@ -225,3 +225,23 @@ def triple_batches(data: Interactions, batch_size: int, rng: np.random.Generator
     for s in range(0, len(order), batch_size):
         sl = slice(s, s + batch_size)
         yield TripleBatch(u_t[sl], i_t[sl], j_t[sl], None if w_t is None else w_t[sl])
+
+
+def entity_batches(data: Interactions, by: str, batch_size: int, rng: np.random.Generator, device: torch.device
+                   ) -> Iterator[PairBatch]:  # fmt: skip
+    """Every observed pair once per epoch, grouped by entity: a batch is ``batch_size`` users (``by="users"``)
+    or items (``"items"``) in a fresh seeded order, with all of their training pairs — AutoRec's minibatches
+    of whole rating vectors, as pairs."""
+    ent = data.users if by == "users" else data.items
+    n = data.n_users if by == "users" else data.n_items
+    order = np.argsort(ent, kind="stable")
+    counts = np.bincount(ent, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    u, i, r, w = data.tensors(device)
+    perm = rng.permutation(np.flatnonzero(counts))
+    for s in range(0, len(perm), batch_size):
+        sel = perm[s : s + batch_size]
+        lengths = counts[sel]
+        first = np.repeat(starts[sel] - (np.cumsum(lengths) - lengths), lengths)
+        idx = torch.as_tensor(order[first + np.arange(int(lengths.sum()))], device=device)
+        yield PairBatch(u[idx], i[idx], r[idx], None if w is None else w[idx])

@@ -42,7 +42,7 @@ def train_run(
     dev = resolve_device(device or params.train.device)
     spec = resolve_model(run.model, params.models)
     seed_everything(run.seed)
-    data = build_run_data(layout, run.dataset, run.split_id, dev, spec.cls.task, params.train.positive_threshold,
+    data = build_run_data(layout, run.dataset, run.split_id, dev, spec.task, params.train.positive_threshold,
                           params.split.loo_negatives)  # fmt: skip
     if data.valid.is_empty():
         raise DataError(
@@ -59,7 +59,7 @@ def train_run(
         "model_class": spec.cls.name,
         "base_model": spec.base,
         "preset": spec.preset,
-        "task": spec.cls.task,
+        "task": spec.task,
         "split_id": run.split_id,
         "protocol": run.protocol,
         "seed": run.seed,
@@ -82,7 +82,7 @@ def train_run(
     )
     resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
     progress(
-        f"training {run} ({spec.cls.task} model{', ' + data.positives if data.positives else ''}) on {dev} "
+        f"training {run} ({spec.task} model{', ' + data.positives if data.positives else ''}) on {dev} "
         f"({threads} threads): {model.n_parameters():,} parameters, {len(data.ctx.ratings):,} training interactions"
     )
     with atomic_dir(final) as out:  # the run's files appear together, or not at all
@@ -105,7 +105,7 @@ def train_run(
             split_id=run.split_id,
             protocol=run.protocol,
             seed=run.seed,
-            task=spec.cls.task,
+            task=spec.task,
             monitor=result.monitor.name,
             monitor_mode=result.monitor.mode,
             epochs=result.epochs,
@@ -139,7 +139,7 @@ def load_trained(
     config = read_json(out / "config.json")
     spec = resolve_model(config.get("model_class") or run.model, {})
     threshold = config.get("positive_threshold") or 4.0
-    data = build_run_data(layout, run.dataset, run.split_id, device, spec.cls.task, threshold,
+    data = build_run_data(layout, run.dataset, run.split_id, device, spec.task, threshold,
                           params.split.loo_negatives if params else 99)  # fmt: skip
     spec = ModelSpec(run.model, spec.cls, config["model_config"], spec.base)
     model = build_from_spec(spec, config["model_config"], data.ctx)

@@ -30,6 +30,7 @@ TINY: dict[str, dict] = {
     "autorec-u": {"hidden": [16], "l2": 1.0, "lr": 0.01, "batch_size": 16},
     "nrp-direct": {"encoder": [16, 8], "predictor": [16, 8], "lr": 0.003, "batch_size": 128},
     "bpr": {"factors": 8, "lr": 0.05, "l2": 1e-4, "batch_size": 128},
+    "gf": {"factors": 8, "lr": 0.02, "batch_size": 64},
 }
 EPOCHS = 12
 N_USERS, N_ITEMS = 60, 48
