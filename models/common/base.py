@@ -217,6 +217,14 @@ class Recommender(nn.Module):
         """One epoch without an optimizer (``fits_itself`` models); returns the scalars to log."""
         raise NotImplementedError
 
+    def pretrained_runs(self) -> tuple[str, ...]:
+        """Trained runs (model names, same dataset and split) whose weights initialise this model; () for none."""
+        return ()
+
+    def load_pretrained(self, states: list[dict[str, torch.Tensor]], names: list[str]) -> None:
+        """Initialise from the checkpoints of ``pretrained_runs()`` (in that order)."""
+        raise NotImplementedError
+
     def finished(self) -> bool:
         """True when further epochs cannot change the model (a closed form, counting): training stops."""
         return False

@@ -243,6 +243,19 @@ class Representation(nn.Module):
                           for s in range(0, n, chunk)])  # fmt: skip
 
 
+def representations(cfg: GFConfig, ctx: TrainContext, param: str) -> tuple[Representation, Representation]:
+    """The user and the item side (input + representation modules) of a GF config."""
+    sides = []
+    for side, n, matrix in (("user", ctx.n_users, ctx.user_matrix), ("item", ctx.n_items, ctx.item_matrix)):
+        kind = getattr(cfg, f"{side}_input")
+        size = getattr(cfg, f"{side}_factors") or cfg.factors
+        rows = matrix if kind == "vector" else None
+        rep = Representation(kind, getattr(cfg, f"{side}_repr"), n, rows, getattr(cfg, f"{side}_layers"), size,
+                             cfg.repr_activation, cfg.init_std, f"{param}.repr_activation", ctx.device)  # fmt: skip
+        sides.append(rep)
+    return sides[0], sides[1]
+
+
 class Head(nn.Module):
     """Fusion and prediction: (p, q) → score s (before the output function)."""
 
@@ -275,14 +288,23 @@ class Head(nn.Module):
     def normalise(self, p: torch.Tensor) -> torch.Tensor:
         return F.normalize(p, dim=-1) if self.fusion == "cosine" else p
 
-    def forward(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    @property
+    def width(self) -> int:
+        """Size of ``features`` (the input of the output layer)."""
+        return self.out.in_features
+
+    def features(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Fusion then the prediction's hidden part: the vector the output layer reads (NeuMF fuses these)."""
         if self.fusion == "concat":
             z = torch.cat([p, q], -1)
         elif self.fusion == "outer":
             z = (p[:, :, None] * q[:, None, :])[:, None]
         else:
             z = self.normalise(p) * self.normalise(q)
-        return self.out(self.body(z)).squeeze(-1)
+        return self.body(z)
+
+    def forward(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(p, q)).squeeze(-1)
 
 
 @register_model("gf")
@@ -320,17 +342,10 @@ class GF(Recommender):
         self.task = cfg.task
         if cfg.task == "rating" and ctx.implicit:
             raise ConfigError(f"{p}.task", "ranking on implicit feedback (there are no ratings to predict)", "rating")
-        dev = ctx.device
         if "vector" in (cfg.user_input, cfg.item_input) and len(ctx.users) == 0:
             raise ConfigError(f"{p}.user_input", "training interactions to build interaction vectors from", "none")
-        du, di = cfg.user_factors or cfg.factors, cfg.item_factors or cfg.factors
-        self.user_rep = Representation(cfg.user_input, cfg.user_repr, ctx.n_users,
-                                       ctx.user_matrix if cfg.user_input == "vector" else None, cfg.user_layers, du,
-                                       cfg.repr_activation, cfg.init_std, f"{p}.repr_activation", dev)  # fmt: skip
-        self.item_rep = Representation(cfg.item_input, cfg.item_repr, ctx.n_items,
-                                       ctx.item_matrix if cfg.item_input == "vector" else None, cfg.item_layers, di,
-                                       cfg.repr_activation, cfg.init_std, f"{p}.repr_activation", dev)  # fmt: skip
-        self.head = Head(cfg, du, di, f"{p}.predictor_activation")
+        self.user_rep, self.item_rep = representations(cfg, ctx, p)
+        self.head = Head(cfg, self.user_rep.size, self.item_rep.size, f"{p}.predictor_activation")
         self.b_user = nn.Parameter(torch.zeros(ctx.n_users)) if cfg.user_bias else None
         self.b_item = nn.Parameter(torch.zeros(ctx.n_items)) if cfg.item_bias else None
         out = cfg.output_activation

@@ -16,7 +16,7 @@ from models.common.base import Recommender
 from models.common.registry import ModelSpec, resolve_model
 from tasks.common.config import Params
 from tasks.common.device import resolve_device, seed_everything, set_threads
-from tasks.common.errors import DataError
+from tasks.common.errors import ConfigError, DataError
 from tasks.common.io import atomic_dir, read_json, write_json, write_text
 from tasks.common.paths import Layout
 from tasks.training.data import RunData, RunId, build_from_spec, build_run_data
@@ -28,6 +28,32 @@ log = logging.getLogger(__name__)
 
 def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_pretraining(layout: Layout, run: RunId, model: Recommender, device: torch.device) -> dict[str, str]:
+    """Initialise ``model`` from the trained runs it names (same dataset and split); {run: checkpoint digest}.
+    A missing run, or one trained on another dataset, split or item set, is refused naming the parameter."""
+    names = model.pretrained_runs()
+    if not names:
+        return {}
+    param = f"models.{run.model}.pretrain"
+    states, digests = [], {}
+    for name in names:
+        where = layout.run(run.dataset, name, run.split_id)
+        ckpt, cfg_path = where / CHECKPOINT, where / "config.json"
+        if not ckpt.is_file() or not cfg_path.is_file():
+            raise ConfigError(param, f"a trained run {name!r} of {run.dataset}/{run.split_id} (train it first)",
+                              f"no run at {where}")  # fmt: skip
+        cfg = read_json(cfg_path)
+        found = (cfg.get("dataset"), cfg.get("split_id"), cfg.get("n_users"), cfg.get("n_items"))
+        want = (run.dataset, run.split_id, model.n_users, model.n_items)
+        if found != want:
+            raise ConfigError(param, f"run {name!r} trained on {want[0]}/{want[1]} ({want[2]} users, {want[3]} items)",
+                              f"{found[0]}/{found[1]} ({found[2]} users, {found[3]} items)")  # fmt: skip
+        states.append(load_torch(ckpt, device))
+        digests[name] = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
+    model.load_pretrained(states, list(names))
+    return digests
 
 
 def train_run(
@@ -52,6 +78,7 @@ def train_run(
             found="0 rows" + (f" ({data.positives})" if data.positives else ""),
         )
     model = build_from_spec(spec, spec.raw, data.ctx)
+    pretrained = load_pretraining(layout, run, model, dev)
     final = layout.run(run.dataset, run.model, run.split_id)
     config = {
         "dataset": run.dataset,
@@ -67,6 +94,7 @@ def train_run(
         "n_users": data.ctx.n_users,
         "n_items": data.ctx.n_items,
         "positive_threshold": params.train.positive_threshold if data.positives else None,
+        "pretrained_from": pretrained or None,
         "max_epochs": model.cfg.max_epochs or params.train.max_epochs,
         "patience": model.cfg.patience or params.train.patience,
     }

@@ -31,6 +31,9 @@ TINY: dict[str, dict] = {
     "nrp-direct": {"encoder": [16, 8], "predictor": [16, 8], "lr": 0.003, "batch_size": 128},
     "bpr": {"factors": 8, "lr": 0.05, "l2": 1e-4, "batch_size": 128},
     "gf": {"factors": 8, "lr": 0.02, "batch_size": 64},
+    "neumf": {"gmf_factors": 8, "mlp_factors": 8, "predictor": [16, 8], "lr": 0.01, "batch_size": 64},
+    "cfnet": {"rl_user_layers": [16], "rl_item_layers": [16], "rl_factors": 8, "ml_factors": 8, "predictor": [16, 8],
+              "lr": 0.01, "batch_size": 64},
 }
 EPOCHS = 12
 N_USERS, N_ITEMS = 60, 48
