@@ -27,7 +27,7 @@ def evaluate_flow(
     device: str | None = None,
 ) -> list[MetricsRecord]:
     _, params, name = layout_and_params(root, dataset)
-    models = [model] if model else list(params.train.models)
+    models = [model] if model else list(params.train.all_models)  # pre-training sources first
     splits = [split] if split else list(params.split.instances)
     results = [evaluate_task(root, name, m, s, device) for m in models for s in splits]
     rows = [{"model": r.model, "split": r.split_id, **r.metrics} for r in results]

@@ -28,7 +28,7 @@ def train_flow(
     device: str | None = None,
 ) -> list[TrainRecord]:
     _, params, name = layout_and_params(root, dataset)
-    models = [model] if model else list(params.train.models)
+    models = [model] if model else list(params.train.all_models)  # pre-training sources first
     splits = [split] if split else list(params.split.instances)
     for m in models:
         resolve_model(m, params.models)  # unknown model or variant names fail before any work, listing the valid ones

@@ -5,6 +5,7 @@ Every error names the parameter, what was expected and what was found.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -56,6 +57,14 @@ class TrainParams:
     models: tuple[str, ...] = ()
     # a ranking model (bpr, pop ...) on explicit ratings: ratings >= this are positives, the rest are dropped
     positive_threshold: float = 4.0
+    # runs that start from other runs (NeuMF / CFNet pre-training): (model, (source A, source B)) — the sources
+    # are models of ``models`` (trained first), and equal the model's own ``pretrain:`` entry
+    pretrained: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Every model a run grid trains: ``models``, then the pre-trained ones."""
+        return self.models + tuple(m for m, _ in self.pretrained)
 
 
 @dataclass(frozen=True)
@@ -218,9 +227,23 @@ def _split(raw: dict[str, Any]) -> SplitParams:
     return split
 
 
+def _pretrained(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, list):
+        raise ConfigError("train.pretrained", "a YAML list of {model: <name>, from: [<run A>, <run B>]}", value)
+    out = []
+    for i, item in enumerate(value):
+        ok = isinstance(item, dict) and set(item) == {"model", "from"} and isinstance(item["model"], str)
+        ok = ok and isinstance(item["from"], list) and len(item["from"]) == 2
+        if not ok or not all(isinstance(s, str) and s for s in item["from"]):
+            raise ConfigError(f"train.pretrained[{i}]", "{model: <name>, from: [<run A>, <run B>]}", item)
+        out.append((item["model"], tuple(item["from"])))
+    return tuple(out)
+
+
 def _train(raw: dict[str, Any]) -> TrainParams:
-    section = _section(raw, "train")
-    train = _typed(TrainParams, section, "train")
+    section = dict(_section(raw, "train"))
+    pretrained = _pretrained(section.pop("pretrained", []))
+    train = dataclasses.replace(_typed(TrainParams, section, "train"), pretrained=pretrained)
     _at_least("train.threads", train.threads, 0)
     _at_least("train.max_epochs", train.max_epochs, 1)
     _at_least("train.patience", train.patience, 0)
@@ -279,6 +302,22 @@ def _datasets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v or {}) for k, v in datasets.items()}
 
 
+def _check_pretrained(train: TrainParams, models: dict[str, dict[str, Any]]) -> None:
+    """Each pre-trained run names its sources twice (the model's ``pretrain:`` and the DVC-visible ``from:``): they
+    must agree, the sources must be trained by the plain grid, and no model may be in both lists."""
+    for i, (model, sources) in enumerate(train.pretrained):
+        param = f"train.pretrained[{i}]"
+        if model in train.models:
+            raise ConfigError(f"{param}.model", "a model that is not also in train.models (it is trained after it)",
+                              model)  # fmt: skip
+        own = tuple((models.get(model) or {}).get("pretrain") or ())
+        if own != sources:
+            raise ConfigError(f"{param}.from", f"the sources in models.{model}.pretrain ({list(own)})", list(sources))
+        missing = [s for s in sources if s not in train.models]
+        if missing:
+            raise ConfigError(f"{param}.from", f"models trained by train.models ({list(train.models)})", missing)
+
+
 def params_from_dict(raw: dict[str, Any]) -> Params:
     """Check every section of params.yaml: a value that would destroy work (an empty split list, a ``min_df``
     that prunes every token) or that a stage would misread is refused here, before anything runs."""
@@ -292,14 +331,16 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
         raise ConfigError("dataset", "a dataset name", dataset)
     env_threads()
     _deploy(raw)
+    train, models = _train(raw), _models(raw)
+    _check_pretrained(train, models)
     return Params(
         dataset=dataset,
         acquire=_acquire(raw),
         validate=_typed(ValidateParams, _section(raw, "validate"), "validate"),
         features=_features(raw),
         split=_split(raw),
-        train=_train(raw),
-        models=_models(raw),
+        train=train,
+        models=models,
         evaluate=_evaluate(raw),
         report_datasets=_report(raw, dataset),
         datasets=_datasets(raw),

@@ -53,11 +53,11 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
 
 
 def _configured_runs(root: Path) -> set[tuple[str, str]] | None:
-    """(model, split_id) pairs of params.yaml's train.models × split.instances; None without params."""
+    """(model, split_id) pairs of train.models and train.pretrained × split.instances; None without params."""
     if not (root / PARAMS_FILE).exists():
         return None
     params = load_params(root / PARAMS_FILE)
-    return {(m, s) for m in params.train.models for s in params.split.instances}
+    return {(m, s) for m in params.train.all_models for s in params.split.instances}
 
 
 def _normalise_run(raw: dict[str, Any], dataset: str, path: Path) -> dict[str, Any]:

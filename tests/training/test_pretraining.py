@@ -4,6 +4,9 @@ do not match the branch is refused naming ``models.<name>.pretrain``."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from tasks.training import RunId, train_run
 from tasks.training.data import build_from_spec, build_run_data
 from tasks.training.run import load_pretraining
 
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = {
     "src-gmf": {"base": "gf", "preset": "gmf", "loss": "bce", "factors": 8, "lr": 0.01},
     "src-mlp": {"base": "gf", "preset": "mlp", "loss": "bce", "factors": 8, "predictor": [16, 8], "lr": 0.01},
@@ -86,3 +90,47 @@ def test_source_with_other_shapes_is_refused(prepared_root: Path) -> None:
     with pytest.raises(ConfigError) as err:
         train_run(layout, params, RunId("ml-100k", "my-neumf", "leave-one-out-s0"), progress=lambda s: None)
     assert err.value.param == "models.my-neumf.pretrain" and "src-gmf" in str(err.value)
+
+
+def _grid(**train: object) -> dict:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"].update({"models": ["gf-gmf", "gf-mlp"], **train})
+    raw["models"]["neumf-pre"] = {"base": "neumf", "pretrain": ["gf-gmf", "gf-mlp"]}
+    return raw
+
+
+def test_dvc_trains_the_sources_before_the_pretrained_run(tmp_path: Path) -> None:
+    """dvc.yaml's train_pretrained stage depends on the sources' checkpoints: DVC's DAG orders them."""
+    raw = _grid(pretrained=[{"model": "neumf-pre", "from": ["gf-gmf", "gf-mlp"]}])
+    raw["split"]["instances"] = ["leave-one-out-s0"]
+    params_from_dict(raw)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    dot = subprocess.run([*dvc, "dag", "--dot"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    for source in ("gf-gmf", "gf-mlp"):
+        assert f'"train@{source}-leave-one-out-s0" -> "train_pretrained@run0-leave-one-out-s0"' in dot
+    assert '"train_pretrained@run0-leave-one-out-s0" -> "evaluate_pretrained@run0-leave-one-out-s0"' in dot
+
+
+@pytest.mark.parametrize(
+    ("pretrained", "param", "found"),
+    [
+        ([{"model": "neumf-pre", "from": ["gf-gmf", "gf-mf"]}], "train.pretrained[0].from", "gf-mf"),
+        ([{"model": "neumf-pre", "from": ["gf-gmf"]}], "train.pretrained[0]", "gf-gmf"),
+        ([{"model": "gf-gmf", "from": ["gf-gmf", "gf-mlp"]}], "train.pretrained[0].model", "gf-gmf"),
+        ("neumf-pre", "train.pretrained", "neumf-pre"),
+    ],
+)
+def test_inconsistent_pretraining_grids_are_refused(pretrained: object, param: str, found: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        params_from_dict(_grid(pretrained=pretrained))
+    assert err.value.param == param and found in str(err.value)
+
+
+def test_a_source_missing_from_the_grid_is_refused() -> None:
+    raw = _grid(pretrained=[{"model": "neumf-pre", "from": ["gf-gmf", "gf-mlp"]}])
+    raw["train"]["models"] = ["gf-gmf"]
+    with pytest.raises(ConfigError, match=r"train\.pretrained\[0\]\.from.*gf-mlp"):
+        params_from_dict(raw)
