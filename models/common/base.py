@@ -217,6 +217,9 @@ class Recommender(nn.Module):
         """One epoch without an optimizer (``fits_itself`` models); returns the scalars to log."""
         raise NotImplementedError
 
+    def check_eval_users(self, users: np.ndarray) -> None:
+        """Refuse (``ConfigError``) evaluation users this model cannot score by construction; default: any."""
+
     def pretrained_runs(self) -> tuple[str, ...]:
         """Trained runs (model names, same dataset and split) whose weights initialise this model; () for none."""
         return ()

@@ -362,6 +362,18 @@ class GF(Recommender):
         n_pairs = len(ctx.users) * (1 + cfg.negatives if cfg.task == "ranking" and cfg.loss != "bpr" else 1)
         self._pairs_per_epoch = max(n_pairs, 1)
 
+    def check_eval_users(self, users: np.ndarray) -> None:
+        """A user-vector input needs a training row for every validation and test user: a user without one has
+        an empty vector, and a score that says nothing about them."""
+        if self.cfg.user_input != "vector":
+            return
+        cold = np.asarray(users)[self.ctx.user_counts[np.asarray(users)] == 0]
+        if len(cold):
+            name = getattr(self, "run_name", None) or self.name
+            found = f"vector with {len(cold)} evaluated users without any (user {int(cold[0])} ...)"
+            expected = "id, or a split where every validation / test user has training interactions"
+            raise ConfigError(f"models.{name}.user_input", expected, found)
+
     # --- scoring ----------------------------------------------------------------------------------------
     def _score(self, p: torch.Tensor, q: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         s = self.head(p, q)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.common.base import Recommender
@@ -78,6 +79,8 @@ def train_run(
             found="0 rows" + (f" ({data.positives})" if data.positives else ""),
         )
     model = build_from_spec(spec, spec.raw, data.ctx)
+    evaluated = np.unique(np.concatenate([f["user_idx"].to_numpy() for f in (data.valid, data.test)]))
+    model.check_eval_users(evaluated.astype(np.int64))
     pretrained = load_pretraining(layout, run, model, dev)
     final = layout.run(run.dataset, run.model, run.split_id)
     config = {

@@ -123,3 +123,16 @@ def test_rating_task_on_implicit_feedback_is_refused() -> None:
     data.ctx.implicit = True
     with pytest.raises(ConfigError, match=r"models\.gf\.task"):
         build_model("gf", {"task": "rating"}, data.ctx)
+
+
+def test_user_vector_input_refuses_evaluated_users_without_training_rows() -> None:
+    data = tiny_run_data("ranking")
+    ctx = data.ctx
+    keep = ctx.users != 7  # user 7 loses every training interaction
+    ctx.users, ctx.items, ctx.ratings = ctx.users[keep], ctx.items[keep], ctx.ratings[keep]
+    model = build_model("gf", {"user_input": "vector", "user_repr": "linear"}, ctx)
+    model.check_eval_users(np.array([1, 2]))  # users with training rows: fine
+    with pytest.raises(ConfigError) as err:
+        model.check_eval_users(np.array([1, 7]))
+    assert err.value.param == "models.gf.user_input" and "user 7" in str(err.value)
+    build_model("gf", {}, ctx).check_eval_users(np.array([7]))  # an id input scores any user
