@@ -23,7 +23,9 @@ Presets (GF Table I) are named variants in params.yaml (``gf-mf``, ``gf-gmf``, `
 ``gf-cfnet-ml``, ``gf-dmf``, ``gf-oncf``, ``gf-autorec-u``, ``gf-autorec-i``). Table I lists U-AutoRec as
 "user ID / item interaction vector"; the text (Eq. 5) derives the reverse — U-AutoRec's user representation is
 the encoder of the user's interaction vector, the item's is a column of the last decoder matrix — and that is
-AutoRec's definition, so the presets follow Eq. 5 (and I-AutoRec is user ID embedding × item vector MLP).
+AutoRec's definition, so the presets follow Eq. 5 (and I-AutoRec is user ID embedding × item vector MLP). The
+"non-lin" prediction of the AutoRec rows is AutoRec's f after the dot product, and f is the identity in
+AutoRec's best setting: the presets use the linear prediction, whose weights start at 1 (the plain dot product).
 
 **Target masking.** Training on an observed pair (j, k), R_jk sits in both interaction vectors while a test
 rating never does; with ``mask_target`` its contribution is subtracted from the first layer's pre-activation
@@ -323,10 +325,10 @@ class GF(Recommender):
                 "fusion": "cosine", "prediction": "linear", "loss": "nbce"},
         "oncf": {"fusion": "outer", "prediction": "cnn", "loss": "bpr"},
         "autorec-u": {"task": "rating", "user_input": "vector", "user_repr": "mlp", "fusion": "product",
-                      "prediction": "nonlinear", "loss": "mse", "output_activation": "identity",
+                      "prediction": "linear", "loss": "mse", "init_std": 0.03,
                       "repr_activation": "sigmoid", "mask_target": False, "item_bias": True, "batching": "users"},
         "autorec-i": {"task": "rating", "item_input": "vector", "item_repr": "mlp", "fusion": "product",
-                      "prediction": "nonlinear", "loss": "mse", "output_activation": "identity",
+                      "prediction": "linear", "loss": "mse", "init_std": 0.03,
                       "repr_activation": "sigmoid", "mask_target": False, "user_bias": True, "batching": "items"},
     }  # fmt: skip
 

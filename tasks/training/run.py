@@ -168,11 +168,12 @@ def load_trained(
     """Rebuild a run's model from config.json and load its best checkpoint (weights only)."""
     out = layout.run(run.dataset, run.model, run.split_id)
     config = read_json(out / "config.json")
-    spec = resolve_model(config.get("model_class") or run.model, {})
+    cls_spec = resolve_model(config.get("model_class") or run.model, {})
+    spec = ModelSpec(run.model, cls_spec.cls, config["model_config"], cls_spec.base)
     threshold = config.get("positive_threshold") or 4.0
+    # the task of the run as trained (a model whose task is a config field, gf, says it in model_config)
     data = build_run_data(layout, run.dataset, run.split_id, device, spec.task, threshold,
                           params.split.loo_negatives if params else 99)  # fmt: skip
-    spec = ModelSpec(run.model, spec.cls, config["model_config"], spec.base)
     model = build_from_spec(spec, config["model_config"], data.ctx)
     model.load_state_dict(load_torch(out / CHECKPOINT, device))
     model.eval()
