@@ -195,8 +195,8 @@ def test_published_lookup_values_and_sources() -> None:
     # the model's own paper comes first where two papers publish the same key
     assert lookup("ml-1m", "random-90-10", "autorec-i", "rmse").source.startswith("AutoRec")
     assert lookup("ml-20m", "random-90-10", "cfn-i", "rmse").value == pytest.approx(0.7663)
-    assert lookup("deepcf-lastfm", "deepcf-loo", "gf", "hr@10_sampled").value == pytest.approx(0.889)
-    assert lookup("deepcf-atoy", "deepcf-loo", "cfnet", "ndcg@10_sampled").value == pytest.approx(0.216)
+    assert lookup("deepcf-lastfm", "predefined", "gf-deepcf-lastfm", "hr@10_sampled").value == pytest.approx(0.889)
+    assert lookup("deepcf-atoy", "predefined", "cfnet", "ndcg@10_sampled").value == pytest.approx(0.216)
     assert lookup("ml-100k", RANDOM, "no-such-model", "rmse") is None
 
 
