@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := False
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-fast fuzz lint ui deploy push pull bench clean help
+.PHONY: setup run test test-fast fuzz lint ui deploy push pull bench peers clean help
 
 help:
 	@echo "make run    — set up .venv, acquire $(DATASET), run the pipeline with dvc repro (reports/)"
@@ -25,6 +25,7 @@ help:
 	@echo "make ui     — start the Prefect UI on http://127.0.0.1:4200"
 	@echo "make deploy — serve the scheduled pipeline deployment (cron from params.yaml)"
 	@echo "make push / pull — DVC remote round trip;  make lint;  make bench"
+	@echo "make peers  — RecBole / Surprise in .venv-peers, trained side by side with hybridrec (seconds per epoch)"
 
 setup: $(VENV)/.installed
 
@@ -69,6 +70,16 @@ pull: setup
 
 bench: setup
 	$(PY) -m bench.train_bench
+
+# the peers (RecBole 1.2.1, Surprise 1.1.5) in their own venv, then hybridrec and them side by side (not a test)
+peers: setup .venv-peers/.installed
+	$(PY) -m bench.peers.side_by_side
+
+.venv-peers/.installed: bench/peers/requirements.txt
+	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --disable-pip-version-check -q -r bench/peers/requirements.txt
+	.venv-peers/bin/pip install --disable-pip-version-check -q --no-deps recbole==1.2.1
+	touch $@
 
 clean:
 	rm -rf artifacts reports .prefect

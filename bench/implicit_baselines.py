@@ -39,7 +39,8 @@ SOURCES = {
     "lastfm": ("hetrec2011-lastfm-2k", "leave-one-out"),
     "ml-100k": ("ml-100k", "random-80-10-10"),
 }
-SHOW = ("rmse", "hr@10_sampled", "ndcg@10_sampled", "hr@10_full", "ndcg@10_full", "hr@50_full", "hr@100_full", "hr@250_full")
+SHOW = ("rmse", "hr@10_sampled", "ndcg@10_sampled", "hr@10_full", "ndcg@10_full", "hr@50_full", "hr@100_full",
+        "hr@250_full")
 
 
 def _params(dataset: str, protocol: str, seeds: list[int], models: list[str], overrides: list[str]) -> dict:
