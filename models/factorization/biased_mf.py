@@ -38,32 +38,33 @@ class BiasedMF(Recommender):
 
     def __init__(self, cfg: BiasedMFConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
-        self.p = nn.Embedding(ctx.n_users, cfg.factors)
-        self.q = nn.Embedding(ctx.n_items, cfg.factors)
-        self.bu = nn.Embedding(ctx.n_users, 1)
-        self.bi = nn.Embedding(ctx.n_items, 1)
-        nn.init.normal_(self.p.weight, 0.0, cfg.init_std)
-        nn.init.normal_(self.q.weight, 0.0, cfg.init_std)
-        nn.init.zeros_(self.bu.weight)
-        nn.init.zeros_(self.bi.weight)
+        k = cfg.factors
+        # one table per side, [p_j, b_j] and [q_k, b_k]: two lookups, two embedding backwards and two optimizer
+        # tensors per step instead of four (elementwise the same model and the same Adam)
+        self.k = k
+        self.P = nn.Embedding(ctx.n_users, k + int(cfg.biases))
+        self.Q = nn.Embedding(ctx.n_items, k + int(cfg.biases))
+        with torch.no_grad():
+            for table, n in ((self.P, ctx.n_users), (self.Q, ctx.n_items)):
+                factors = torch.empty(n, k)
+                nn.init.normal_(factors, 0.0, cfg.init_std)
+                table.weight.zero_()
+                table.weight[:, :k] = factors
         self.register_buffer("mu", torch.tensor(ctx.global_mean if cfg.biases else 0.0, dtype=torch.float32))
-        if not cfg.biases:  # plain MF: the bias tables stay zero and out of the optimizer
-            self.bu.weight.requires_grad_(False)
-            self.bi.weight.requires_grad_(False)
+
+    def _score(self, pu: torch.Tensor, qi: torch.Tensor) -> torch.Tensor:
+        k = self.k
+        if pu.shape[-1] == k:  # plain MF
+            return (pu * qi).sum(-1)
+        return self.mu + pu[:, k] + qi[:, k] + (pu[:, :k] * qi[:, :k]).sum(-1)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        p, q = self.p(users), self.q(items)
-        return self.mu + self.bu(users).squeeze(-1) + self.bi(items).squeeze(-1) + (p * q).sum(-1)
+        return self._score(self.P(users), self.Q(items))
 
     def batch_loss(self, batch: PairBatch) -> StepLoss:
-        pred = self(batch.users, batch.items)
-        err = (pred - batch.ratings).pow(2)
-        reg = (
-            self.p(batch.users).pow(2).sum(-1)
-            + self.q(batch.items).pow(2).sum(-1)
-            + self.bu(batch.users).squeeze(-1).pow(2)
-            + self.bi(batch.items).squeeze(-1).pow(2)
-        )
+        pu, qi = self.P(batch.users), self.Q(batch.items)
+        err = (self._score(pu, qi) - batch.ratings).pow(2)
+        reg = pu.pow(2).sum(-1) + qi.pow(2).sum(-1)  # ‖p_j‖² + ‖q_k‖² (+ b_j² + b_k²)
         objective = (err + self.cfg.l2 * reg).mean()
         return StepLoss(objective, {"mse": err.mean().detach(), "reg": reg.mean().detach()}, weight=len(err))
 
@@ -71,8 +72,9 @@ class BiasedMF(Recommender):
         return self(users, items)
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ones_u = torch.ones(self.n_users, 1, device=self.mu.device)
-        ones_i = torch.ones(self.n_items, 1, device=self.mu.device)
-        users = torch.cat([self.p.weight, self.bu.weight + self.mu, ones_u], 1)
-        items = torch.cat([self.q.weight, ones_i, self.bi.weight], 1)
-        return users, items
+        k, P, Q = self.k, self.P.weight, self.Q.weight
+        if P.shape[1] == k:
+            return P, Q
+        ones_u = torch.ones(self.n_users, 1, device=P.device)
+        ones_i = torch.ones(self.n_items, 1, device=P.device)
+        return torch.cat([P[:, :k], P[:, k:] + self.mu, ones_u], 1), torch.cat([Q[:, :k], ones_i, Q[:, k:]], 1)
