@@ -3,7 +3,7 @@
     .venv-peers/bin/python bench/peers/recbole_epochs.py --model NeuMF --inter DIR/NAME --threads 1 --epochs 3 \
         --batch 256 --neg 4 --set mf_embedding_size=64 ...
 
-DIR/NAME.train.inter / .valid.inter / .test.inter are RecBole atomic files (user_id:token, item_id:token) that
+DIR/NAME/NAME.train.inter / .valid.inter / .test.inter are RecBole atomic files (user_id:token, item_id:token) that
 ``side_by_side.py`` writes from hybridrec's split. Prints one JSON line: seconds of every training epoch (only
 ``trainer._train_epoch``: sampling, forward, backward, optimizer; no evaluation) and the loss.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--inter", required=True, help="DIR/NAME of NAME.{train,valid,test}.inter")
+    ap.add_argument("--inter", required=True, help="DIR/NAME: the files DIR/NAME/NAME.{train,valid,test}.inter")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=256)
@@ -38,7 +38,7 @@ def main() -> None:
     path = Path(a.inter)
     extra = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.set)}
     cfg = {
-        "data_path": str(path.parent),
+        "data_path": str(path.parent),  # RecBole reads data_path/NAME/NAME.*.inter
         "benchmark_filename": ["train", "valid", "test"],
         "load_col": {"inter": ["user_id", "item_id"]},
         "train_batch_size": a.batch,

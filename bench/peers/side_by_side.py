@@ -77,7 +77,8 @@ def prepare(root: Path, dataset: str, split: str, source: Path) -> None:
 
 
 def write_atomic(root: Path, dataset: str, split: str, out: Path) -> Path:
-    """RecBole atomic files NAME.{train,valid,test}.inter from our split (tokens = our indices)."""
+    """RecBole atomic files out/NAME.{train,valid,test}.inter (NAME = out's name; tokens = our indices); returns
+    the ``--inter`` argument of recbole_epochs.py, out's parent / NAME."""
     import polars as pl
 
     d = root / "artifacts" / "splits" / dataset / split
@@ -88,10 +89,11 @@ def write_atomic(root: Path, dataset: str, split: str, out: Path) -> Path:
             pl.col("item_idx").cast(pl.Utf8).alias("item_id:token"),
         )
         frame.write_csv(out / f"{out.name}.{part}.inter", separator="\t")
-    return out / out.name
+    return out.parent / out.name
 
 
-def ours(root: Path, dataset: str, split: str, model: str, overrides: dict, threads: int, epochs: int) -> dict:
+def ours(root: Path, dataset: str, split: str, model: str, overrides: dict, threads: int, epochs: int,
+         patience: int = 100) -> dict:  # fmt: skip
     """Our epochs, in a child process of this venv (fresh threads and caches)."""
     code = f"""
 import json, torch
@@ -108,7 +110,7 @@ spec = resolve_model({model!r}, params.models)
 data = build_run_data(Layout(Path({str(root)!r})), {dataset!r}, {split!r}, torch.device("cpu"), spec.task)
 seed_everything(0)
 m = build_model({model!r}, {overrides!r}, data.ctx, params.models)
-r = fit(m, data, seed=0, max_epochs={epochs}, patience=100, best_path=Path({str(root)!r}) / "ours.pt",
+r = fit(m, data, seed=0, max_epochs={epochs}, patience={patience}, best_path=Path({str(root)!r}) / "ours.pt",
         resume_path=None, fp="bench", progress=lambda s: None)
 out = {{"seconds": [h["fit_seconds"] for h in r.history], "n_params": m.n_parameters()}}
 if spec.task == "rating":
@@ -163,7 +165,10 @@ def main() -> None:
             dataset, split = (DEEPCF if kind == "recbole" else ML100K)[:2]
             for t in a.threads:
                 p = peer(kind, pmodel, batch, neg, settings, inter, root, t, a.epochs)
-                o = ours(root, dataset, split, model, overrides, t, a.epochs)
+                if kind == "surprise":  # rating pairs: ours trains to its early stop, so the RMSEs compare
+                    o = ours(root, dataset, split, model, overrides, t, 200, patience=10)
+                else:
+                    o = ours(root, dataset, split, model, overrides, t, a.epochs)
                 # the first epoch carries one-off set-up on both sides (RecBole: sampler; ours: tensors)
                 ps = float(np.median(p["seconds"][1:] or p["seconds"]))
                 os_ = float(np.median(o["seconds"][1:] or o["seconds"]))
