@@ -8,6 +8,7 @@ import torch
 
 from models.common.samplers import (
     Interactions,
+    entity_batches,
     negative_batches,
     pair_keys,
     sample_negatives,
@@ -77,3 +78,21 @@ def test_pairs_with_k_negatives_are_labelled() -> None:
     assert batch.users.shape == (16 * 5,)
     labels = batch.ratings.reshape(16, 5)
     assert labels[:, 0].eq(1).all() and labels[:, 1:].eq(0).all()
+
+
+@pytest.mark.parametrize("by", ["users", "items"])
+def test_entity_batches_cover_every_pair_once_grouped_by_entity(by: str) -> None:
+    rng = np.random.default_rng(0)
+    keys = np.unique(rng.integers(0, 20, 300) * 30 + rng.integers(0, 30, 300))
+    users, items = keys // 30, keys % 30
+    data = Interactions(users, items, rng.random(len(keys)).astype(np.float32), None, 20, 30)
+    seen: list[tuple[int, int, float]] = []
+    for batch in entity_batches(data, by, 4, np.random.default_rng(1), torch.device("cpu")):
+        ent = (batch.users if by == "users" else batch.items).numpy()
+        assert len(np.unique(ent)) <= 4
+        seen += list(zip(batch.users.tolist(), batch.items.tolist(), batch.ratings.tolist(), strict=True))
+    expect = sorted(zip(users.tolist(), items.tolist(), data.ratings.tolist(), strict=True))
+    assert sorted(seen) == expect  # every pair once, with its own rating
+    again = [b.users.tolist() for b in entity_batches(data, by, 4, np.random.default_rng(1), torch.device("cpu"))]
+    first = [b.users.tolist() for b in entity_batches(data, by, 4, np.random.default_rng(1), torch.device("cpu"))]
+    assert again == first  # seeded
