@@ -136,7 +136,8 @@ def peer(kind: str, model: str, batch: int, neg: int, settings: list[str], inter
         split = root / "artifacts/splits/ml-100k/random-80-10-10-s0"
         cmd = [str(PEERS_PY), str(REPO / "bench/peers/surprise_epochs.py"), "--split", str(split), "--epochs", "20",
                "--set", *settings]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    # RecBole writes log/, log_tensorboard/ and saved/ into its working directory: keep them in the temporary root
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
     if res.returncode:
         raise SystemExit(f"peer {model} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
