@@ -179,6 +179,7 @@ class Recommender(nn.Module):
     task: str = "rating"  # a class attribute; a model whose task is a config field sets it per instance
     fits_itself: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    needs_side: ClassVar[tuple[str, ...]] = ()  # "user" / "item": side information the model cannot run without
 
     @classmethod
     def task_of(cls, raw: dict[str, Any]) -> str:

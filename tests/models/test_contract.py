@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 import torch
 
 from models.common.context import TrainContext
@@ -31,6 +32,9 @@ TINY: dict[str, dict] = {
     "nrp-direct": {"encoder": [16, 8], "predictor": [16, 8], "lr": 0.003, "batch_size": 128},
     "bpr": {"factors": 8, "lr": 0.05, "l2": 1e-4, "batch_size": 128},
     "gf": {"factors": 8, "lr": 0.02, "batch_size": 64},
+    "dssm": {"encoder": [16, 8], "predictor": [16, 8], "lr": 0.003, "batch_size": 128},
+    "accm": {"encoder": [16, 8], "lr": 0.01, "batch_size": 128},
+    "nrp-neumf": {"encoder": [16, 8], "predictor": [16, 8], "factors": 8, "lr": 0.003, "l2": 0.0, "batch_size": 128},
     "neumf": {"gmf_factors": 8, "mlp_factors": 8, "predictor": [16, 8], "lr": 0.01, "batch_size": 64},
     "cfnet": {"rl_user_layers": [16], "rl_item_layers": [16], "rl_factors": 8, "ml_factors": 8, "predictor": [16, 8],
               "lr": 0.01, "batch_size": 64},
@@ -61,7 +65,9 @@ def tiny_frames(implicit: bool, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFra
     return frame[np.sort(perm[:n_tr])], frame[np.sort(perm[n_tr : n_tr + n_va])], frame[np.sort(perm[n_tr + n_va :])]
 
 
-def tiny_run_data(task: str) -> RunData:
+def tiny_run_data(task: str, side: bool = False) -> RunData:
+    """The tiny data for a model of ``task``; ``side``: with user and item BoW side information carrying the taste
+    group (for models that declare ``needs_side``)."""
     implicit = task == "ranking"
     train, valid, test = tiny_frames(implicit)
     scale = (1.0, 1.0) if implicit else (1.0, 5.0)
@@ -76,13 +82,16 @@ def tiny_run_data(task: str) -> RunData:
         scale,
         implicit=implicit,
     )
+    if side:
+        ctx.user_side = {"bow": sp.csr_matrix(np.eye(2, dtype=np.float32)[np.arange(N_USERS) % 2])}
+        ctx.item_side = {"bow": sp.csr_matrix(np.eye(2, dtype=np.float32)[np.arange(N_ITEMS) % 2])}
     return RunData(ctx, SplitResult(train, valid, test), manifest, task, valid, test)
 
 
 def train_once(name: str, tmp: Path, tag: str, max_epochs: int = EPOCHS, resume: Path | None = None
                ) -> tuple[torch.nn.Module, FitResult, RunData]:  # fmt: skip
-    task = get_model_class(name).task
-    data = tiny_run_data(task)
+    cls = get_model_class(name)
+    data = tiny_run_data(cls.task, side=bool(cls.needs_side))
     seed_everything(0)
     model = build_model(name, dict(TINY.get(name, {})), data.ctx)
     result = fit(model, data, seed=0, max_epochs=max_epochs, patience=100, best_path=tmp / f"{tag}.pt",
