@@ -1,1 +1,1 @@
-"""Autoencoder models trained on sparse rating vectors: AutoRec (I-/U-)."""
+"""Autoencoder models trained on sparse rating vectors: AutoRec (I-/U-), Mult-VAE (implicit feedback)."""

@@ -1,1 +1,2 @@
-"""Matrix-factorization models: BiasedMF / MF (explicit ratings), BPR-MF (pairwise), WMF (ALS)."""
+"""Matrix-factorization models: BiasedMF / MF and ALS-WR (explicit ratings), BPR-MF (pairwise), WMF and eALS (ALS on
+implicit feedback)."""
