@@ -30,6 +30,7 @@ from torch import nn
 from models.common.base import ModelConfig, Recommender
 from models.common.context import TrainContext
 from models.common.registry import register_model
+from models.factorization._ridge import solve_rows
 from tasks.common.errors import ConfigError
 
 
@@ -63,28 +64,13 @@ def wr_side(matrix: sp.csr_matrix, other: torch.Tensor, l2: float, block_rows: i
             ) -> torch.Tensor:  # fmt: skip
     """Every row's exact update (Σ_{j ∈ row} o_j o_jᵀ + λ n_row I)⁻¹ Σ_{j ∈ row} r_j o_j given the other side's
     factors ``other``; a row without entries gets 0."""
-    dev, k = other.device, other.shape[1]
-    out = torch.empty(matrix.shape[0], k, device=dev)
-    indptr = matrix.indptr
-    indices = torch.as_tensor(matrix.indices.astype(np.int64), device=dev)
-    values = torch.as_tensor(matrix.data.astype(np.float32), device=dev)
-    eye = torch.eye(k, device=dev)
-    for r0 in range(0, matrix.shape[0], block_rows):
-        r1 = min(r0 + block_rows, matrix.shape[0])
-        lengths = np.diff(indptr[r0 : r1 + 1])
-        n = torch.as_tensor(np.maximum(lengths, 1), dtype=torch.float32, device=dev)  # λ I alone for empty rows
-        gram = (l2 * n)[:, None, None] * eye
-        rhs = torch.zeros(r1 - r0, k, device=dev)
-        row_of_all = torch.as_tensor(np.repeat(np.arange(r1 - r0), lengths), device=dev)
-        e0, e1 = int(indptr[r0]), int(indptr[r1])
-        for s in range(e0, e1, block_entries):
-            t = min(s + block_entries, e1)
-            o = other[indices[s:t]]
-            row_of = row_of_all[s - e0 : t - e0]
-            gram.index_add_(0, row_of, o[:, :, None] * o[:, None, :])
-            rhs.index_add_(0, row_of, values[s:t, None] * o)
-        out[r0:r1] = torch.linalg.solve(gram, rhs)
-    return out
+    eye = torch.eye(other.shape[1], device=other.device)
+
+    def prior(lengths: np.ndarray) -> torch.Tensor:
+        n = torch.as_tensor(np.maximum(lengths, 1), dtype=torch.float32, device=other.device)  # λ I for empty rows
+        return (l2 * n)[:, None, None] * eye
+
+    return solve_rows(matrix, other, prior, 1.0, block_rows, block_entries)
 
 
 @register_model("als-wr")

@@ -23,6 +23,7 @@ from torch import nn
 from models.common.base import ModelConfig, Recommender
 from models.common.context import TrainContext
 from models.common.registry import register_model
+from models.factorization._ridge import solve_rows
 from tasks.common.errors import ConfigError
 
 
@@ -57,27 +58,12 @@ class WMFConfig(ModelConfig):
 def als_side(
     matrix: sp.csr_matrix, other: torch.Tensor, c: float, l2: float, block_rows: int, block_entries: int
 ) -> torch.Tensor:
-    """Exact least-squares update of every row's factors given the other side's factors ``other``."""
-    dev, k = other.device, other.shape[1]
-    base = c * (other.T @ other) + l2 * torch.eye(k, device=dev)
-    out = torch.empty(matrix.shape[0], k, device=dev)
-    indptr = matrix.indptr
-    indices = torch.as_tensor(matrix.indices.astype(np.int64), device=dev)
-    for r0 in range(0, matrix.shape[0], block_rows):
-        r1 = min(r0 + block_rows, matrix.shape[0])
-        gram = base.expand(r1 - r0, k, k).clone()
-        rhs = torch.zeros(r1 - r0, k, device=dev)
-        lengths = np.diff(indptr[r0 : r1 + 1])
-        row_of_all = torch.as_tensor(np.repeat(np.arange(r1 - r0), lengths), device=dev)
-        e0, e1 = int(indptr[r0]), int(indptr[r1])
-        for s in range(e0, e1, block_entries):
-            t = min(s + block_entries, e1)
-            q = other[indices[s:t]]
-            row_of = row_of_all[s - e0 : t - e0]
-            gram.index_add_(0, row_of, (1.0 - c) * q[:, :, None] * q[:, None, :])
-            rhs.index_add_(0, row_of, q)
-        out[r0:r1] = torch.linalg.solve(gram, rhs)
-    return out
+    """Exact least-squares update of every row's factors given the other side's factors ``other``: prior
+    c·OᵀO + λI, observed entries weigh 1 − c more (values are 1: a ranking model's binary matrix)."""
+    k = other.shape[1]
+    base = c * (other.T @ other) + l2 * torch.eye(k, device=other.device)
+    return solve_rows(matrix, other, lambda lengths: base.expand(len(lengths), k, k).clone(), 1.0 - c, block_rows,
+                      block_entries)  # fmt: skip
 
 
 @register_model("wmf")
