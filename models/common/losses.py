@@ -23,3 +23,8 @@ def bce_with_logits(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Te
 def l2(*tensors: torch.Tensor) -> torch.Tensor:
     """Σ ‖t‖² over the given tensors (callers scale it by their λ and batch share)."""
     return sum((t.pow(2).sum() for t in tensors), torch.zeros((), device=tensors[0].device))
+
+
+def weight_norm(module: torch.nn.Module) -> torch.Tensor:
+    """Σ ‖θ‖² over a module's parameters except biases (the λ‖θ‖² of NRP-style models)."""
+    return sum(p.pow(2).sum() for n, p in module.named_parameters() if "bias" not in n)  # type: ignore[return-value]

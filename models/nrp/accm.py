@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from models.common import losses
 from models.common.base import GradientConfig, Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.layers import ACTIVATIONS, mlp
@@ -213,7 +214,7 @@ class ACCM(Recommender):
         for name, value in zip(("mse_cf", "mse_content"), mses[1:], strict=False):
             logs[name] = value.detach()
         if self.cfg.l2 > 0:
-            reg = sum(p.pow(2).sum() for n, p in self.named_parameters() if "bias" not in n)
+            reg = losses.weight_norm(self)
             loss = loss + self.cfg.l2 * reg
             logs["reg"] = float(reg.detach())
         return StepLoss(loss, logs, weight=len(batch.ratings))

@@ -49,6 +49,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from models.common import losses
 from models.common.base import GradientConfig, Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.layers import ACTIVATIONS, activation, lecun_normal_, mlp
@@ -320,7 +321,7 @@ class NRPDirect(Recommender):
         loss = err.mean()
         logs: dict[str, torch.Tensor | float] = {"mse": loss.detach()}
         if self.cfg.l2 > 0:
-            reg = sum(p.pow(2).sum() for n, p in self.named_parameters() if "bias" not in n)
+            reg = losses.weight_norm(self)
             loss = loss + self.cfg.l2 * reg
             logs["reg"] = float(reg.detach())
         return StepLoss(loss, logs, weight=len(err))
