@@ -38,6 +38,7 @@ SOURCES = {
     "deepcf-ml-1m": ("deepcf", "predefined"),
     "lastfm": ("hetrec2011-lastfm-2k", "leave-one-out"),
     "ml-100k": ("ml-100k", "random-80-10-10"),
+    "douban-gcmc": ("douban-gcmc", "predefined"),
 }
 SHOW = ("rmse", "hr@10_sampled", "ndcg@10_sampled", "hr@10_full", "ndcg@10_full", "hr@50_full", "hr@100_full",
         "hr@250_full")

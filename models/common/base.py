@@ -229,6 +229,12 @@ class Recommender(nn.Module):
         """Initialise from the checkpoints of ``pretrained_runs()`` (in that order)."""
         raise NotImplementedError
 
+    def warming_up(self) -> bool:
+        """True when the epoch just trained was a pre-training (warm-up) epoch, e.g. NCAE's layer-wise stages: its
+        validation metrics are logged, but it can be neither the best checkpoint nor count towards early stopping
+        or lr decay. A model that uses it keeps its own epoch count in a buffer (so a resumed run agrees)."""
+        return False
+
     def finished(self) -> bool:
         """True when further epochs cannot change the model (a closed form, counting): training stops."""
         return False

@@ -149,13 +149,14 @@ def fit(
         value = valid[monitor.name] if monitor.name in valid else float("nan")
         if not np.isfinite(value):
             raise FloatingPointError(f"{monitor.name} is {value} at epoch {epoch}: training diverged (lower lr?)")
-        if sched is not None:
+        warm = model.warming_up()
+        if sched is not None and not warm:
             sched.step(value)
         seconds = time.perf_counter() - t0
         elapsed += seconds
         history.append({"epoch": epoch, **logs, **valid, "monitor": value, "fit_seconds": fit_seconds,
                         "seconds": seconds, "lr": lr_now})  # fmt: skip
-        improved = monitor.better(value, best)
+        improved = not warm and monitor.better(value, best)
         if improved:
             best, best_epoch, best_valid = value, epoch, dict(valid)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -164,7 +165,9 @@ def fit(
         logged = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
         progress(
             f"epoch {epoch:>3}/{max_epochs}  {logged}  {monitor.name} {value:.4f}  best {best:.4f}@{best_epoch}"
-            f"  {seconds:.2f}s  (at most ~{left:.0f}s left)" + ("  *" if improved else "")
+            f"  {seconds:.2f}s  (at most ~{left:.0f}s left)"
+            + ("  *" if improved else "")
+            + ("  (pre-training)" if warm else "")
         )
         if resume_path is not None:
             save_torch(

@@ -4,7 +4,8 @@ without a new test): it trains through the shared loop on a tiny dataset and bea
 pairs, the checkpoint round-trips through ``torch.load(weights_only=True)``, two CPU runs are bit-identical,
 and a run killed after epoch 1 resumes to the same checkpoint as an uninterrupted one.
 
-Models listed in ``TINY`` get a small config; any other model trains with its defaults (capped epochs).
+Models listed in ``TINY`` (or in a ``tests/models/tiny/<family>.yaml`` file, one per model family, merged into it)
+get a small config; any other model trains with its defaults (capped epochs).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 import torch
+import yaml
 
 from models.common.context import TrainContext
 from models.common.registry import get_model_class, model_names
@@ -39,6 +41,8 @@ TINY: dict[str, dict] = {
     "cfnet": {"rl_user_layers": [16], "rl_item_layers": [16], "rl_factors": 8, "ml_factors": 8, "predictor": [16, 8],
               "lr": 0.01, "batch_size": 64},
 }
+for _file in sorted((Path(__file__).parent / "tiny").glob("*.yaml")):
+    TINY.update(yaml.safe_load(_file.read_text(encoding="utf-8")) or {})
 EPOCHS = 12
 N_USERS, N_ITEMS = 60, 48
 
