@@ -4,7 +4,7 @@ functions (acquire → ingest → split → train with early stopping on the val
 HR/NDCG@{10,50,100}, and BPR's training seconds per epoch.
 
     python -m bench.implicit_baselines [--datasets deepcf-lastfm deepcf-amusic deepcf-atoy lastfm]
-                                       [--models pop bpr] [--seeds 0 1 2] [--set bpr.lr=0.005 ...]
+                                       [--models pop bpr] [--seeds 0 1 2] [--set bpr.lr=0.005 ...] [--verbose]
 
 Reads the raw files from ../shared/datasets (never the network); works in a temporary project root (``--root``
 to keep it). The test split of each run is read once, by the evaluation.
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], dest="overrides", help="model.key=value (e.g. bpr.lr=0.005)")
     ap.add_argument("--root", default=None, help="project root to work in (default: a temporary directory)")
     ap.add_argument("--json", default=None, help="also write every run's metrics here")
+    ap.add_argument("--verbose", action="store_true", help="print the per-epoch progress lines")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +84,8 @@ def main() -> None:
             for model in args.models:
                 for seed in args.seeds:
                     run = RunId(dataset, model, f"{protocol}-s{seed}")
-                    rec: TrainRecord = train_run(layout, params, run, progress=lambda s: None)
+                    say = print if args.verbose else lambda s: None
+                    rec: TrainRecord = train_run(layout, params, run, progress=say)
                     result = evaluate_run(layout, params, run)
                     history = (layout.run(dataset, model, run.split_id) / "history.csv").read_text().splitlines()
                     header = history[0].split(",")

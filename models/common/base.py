@@ -34,6 +34,7 @@ from tasks.common.errors import ConfigError
 
 __all__ = [
     "ACTIVATIONS",
+    "FULL_BATCH_OPTIMIZERS",
     "OPTIMIZERS",
     "TASKS",
     "GradientConfig",
@@ -125,7 +126,14 @@ OPTIMIZERS = {
     "rmsprop": lambda p, lr: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-7),
     "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr),
     "adagrad": lambda p, lr: torch.optim.Adagrad(p, lr=lr),
+    # full-batch optimizers (AutoRec's): one step sees the gradient of the whole training objective, accumulated
+    # over the model's minibatches; ``full_batch_steps`` steps per epoch. Rprop: lr is the initial step size.
+    "rprop": lambda p, lr: torch.optim.Rprop(p, lr=lr),
+    # L-BFGS with a strong-Wolfe line search (lr 1 is the usual choice); one ``step`` runs up to
+    # ``full_batch_steps`` iterations (set by ``make_optimizer``)
+    "lbfgs": lambda p, lr: torch.optim.LBFGS(p, lr=lr, history_size=10, line_search_fn="strong_wolfe"),
 }
+FULL_BATCH_OPTIMIZERS = ("rprop", "lbfgs")
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,13 @@ class GradientConfig(ModelConfig):
     """Multiply the lr by this after ``lr_patience`` epochs without monitor improvement (1.0 = off)."""
     lr_patience: int = 1
     """Epochs without improvement before the lr decays."""
+    full_batch_steps: int = 10
+    """Full-batch optimizers (rprop, lbfgs) only: Rprop steps per epoch / L-BFGS iterations per epoch."""
+
+    @property
+    def full_batch(self) -> bool:
+        """True for optimizers that step on the gradient of the whole training objective (rprop, lbfgs)."""
+        return self.optimizer in FULL_BATCH_OPTIMIZERS
 
     def check(self, model: str) -> None:
         super().check(model)
@@ -156,6 +171,7 @@ class GradientConfig(ModelConfig):
             ("lr", self.lr > 0, "a number > 0"),
             ("l2", self.l2 >= 0, "a number >= 0"),
             ("lr_patience", self.lr_patience >= 0, "an integer >= 0"),
+            ("full_batch_steps", self.full_batch_steps >= 1, "an integer >= 1"),
         ):
             if not ok:
                 raise ConfigError(f"models.{model}.{key}", what, getattr(self, key))
@@ -204,7 +220,11 @@ class Recommender(nn.Module):
         if self.fits_itself:
             return None
         assert isinstance(self.cfg, GradientConfig)
-        return OPTIMIZERS[self.cfg.optimizer]([p for p in self.parameters() if p.requires_grad], self.cfg.lr)
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.cfg.optimizer == "lbfgs":
+            return torch.optim.LBFGS(params, lr=self.cfg.lr, max_iter=self.cfg.full_batch_steps,
+                                     history_size=10, line_search_fn="strong_wolfe")  # fmt: skip
+        return OPTIMIZERS[self.cfg.optimizer](params, self.cfg.lr)
 
     def train_batches(self, rng: np.random.Generator) -> Iterator[Any]:
         """Default: every observed training pair once per epoch, shuffled."""

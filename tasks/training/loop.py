@@ -79,6 +79,8 @@ def _epoch(model: Recommender, opt: torch.optim.Optimizer | None, rng: np.random
     if opt is None:
         logs = model.fit_epoch(rng)
         return {k: float(v) for k, v in logs.items()}
+    if getattr(model.cfg, "full_batch", False):
+        return _full_batch_epoch(model, opt, rng)
     sums: dict[str, float] = {}
     total_w = 0.0
     for batch in model.train_batches(rng):
@@ -91,6 +93,41 @@ def _epoch(model: Recommender, opt: torch.optim.Optimizer | None, rng: np.random
         for name, value in (("loss", step.objective.detach()), *step.logs.items()):
             sums[name] = sums.get(name, 0.0) + float(value) * w
     return {k: v / max(total_w, 1e-12) for k, v in sums.items()}
+
+
+def _full_batch_epoch(model: Recommender, opt: torch.optim.Optimizer, rng: np.random.Generator) -> dict[str, float]:
+    """Full-batch optimizers (Rprop, L-BFGS): the objective is the sum of the model's minibatch objectives (each
+    minibatch carries its share of the regulariser), its gradient accumulated over them, so a step sees the whole
+    training objective without holding it in memory at once. Rprop takes ``full_batch_steps`` steps; L-BFGS one
+    step of up to that many iterations (its line search re-evaluates the closure). Logged: the last evaluation."""
+    batches = list(model.train_batches(rng))  # one fixed order per epoch: every closure call sums identically
+    logs: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        total = None
+        sums: dict[str, float] = {}
+        total_w = 0.0
+        for batch in batches:
+            step = model.batch_loss(batch)
+            step.objective.backward()
+            total = step.objective.detach() if total is None else total + step.objective.detach()
+            w = float(step.weight)
+            total_w += w
+            for name, value in step.logs.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * w
+        if total is None:
+            raise DataError("training data", "no training batch", expected="at least one batch", found=0)
+        logs.clear()
+        logs["loss"] = float(total)
+        logs.update({k: v / max(total_w, 1e-12) for k, v in sums.items()})
+        return total
+
+    cfg = model.cfg
+    steps = 1 if isinstance(opt, torch.optim.LBFGS) else int(getattr(cfg, "full_batch_steps", 1))
+    for _ in range(steps):
+        opt.step(closure)
+    return dict(logs)
 
 
 def fit(

@@ -63,8 +63,13 @@ def train_run(
     run: RunId,
     progress: Callable[[str], None] = print,
     device: str | None = None,
+    skip_current: bool = False,
 ) -> TrainRecord:
-    """Train one (dataset, model, split) run; writes model.pt, config.json, history.csv, train.json."""
+    """Train one (dataset, model, split) run; writes model.pt, config.json, history.csv, train.json.
+
+    ``skip_current``: when the run's folder already holds a finished run with the same fingerprint (config, model
+    source, training data, parameter shapes: ``config.json``'s ``fingerprint``), return its record instead of
+    training again (the experiment runner's cache; the DVC stages always train, DVC decides what is stale)."""
     threads = set_threads(params.train.threads)
     dev = resolve_device(device or params.train.device)
     spec = resolve_model(run.model, params.models)
@@ -111,6 +116,9 @@ def train_run(
             "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
         }
     )
+    if skip_current and _is_current(final, fp):
+        progress(f"{run}: up to date (fingerprint {fp[:12]}), not retrained")
+        return TrainRecord.read(final / "train.json")
     resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
     progress(
         f"training {run} ({spec.task} model{', ' + data.positives if data.positives else ''}) on {dev} "
@@ -129,7 +137,7 @@ def train_run(
             progress=progress,
         )
         write_text(out / "history.csv", history_frame(result.history).write_csv())
-        write_json(out / "config.json", {**config, "monitor": result.monitor.name})
+        write_json(out / "config.json", {**config, "monitor": result.monitor.name, "fingerprint": fp})
         record = TrainRecord(
             dataset=run.dataset,
             model=run.model,
@@ -160,6 +168,17 @@ def train_run(
         f"({result.epochs} epochs, {result.train_seconds:.1f}s)"
     )
     return record
+
+
+def _is_current(final: Path, fp: str) -> bool:
+    """A finished run (checkpoint, config, record) whose config.json carries the fingerprint ``fp``."""
+    config = final / "config.json"
+    if not all((final / f).exists() for f in (CHECKPOINT, "config.json", "train.json")):
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("fingerprint") == fp
+    except (OSError, ValueError):
+        return False
 
 
 def load_trained(

@@ -1,0 +1,129 @@
+"""Experiments as files: the schema's errors name the key, expected and found; a grid runs through the pipeline's
+stage functions into its table; a second run trains nothing; a changed variant retrains only its runs; a dataset
+that is not present is marked "data not available", never dropped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tasks.common.errors import ConfigError
+from tasks.experiments.runner import availability, run_experiment, workspace
+from tasks.experiments.spec import experiment_names, load_experiment, parse_experiment
+from tasks.experiments.table import build_cells, write_table
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["models"]
+SOURCE = {"paper": "P", "table": "T1", "row": "r", "column": "c"}
+
+
+def spec(**over: object) -> dict:
+    raw = {
+        "title": "tiny", "paper": "P", "table": "T1", "metrics": ["rmse"], "seeds": [0, 1],
+        "proposed": "biased-mf", "datasets": {"synthetic": "random-80-10-10"},
+        "models": ["biased-mf", "bmf-small"],
+        "variants": {"bmf-small": {"base": "biased-mf", "factors": 2, "batch_size": 512}},
+        "max_epochs": 2,
+        "published": [
+            {"model": "biased-mf", "dataset": "synthetic", "metric": "rmse", "value": 0.9, "source": SOURCE},
+            {"model": "hire", "dataset": "synthetic", "metric": "rmse", "value": 0.8, "implemented": False,
+             "source": SOURCE},
+        ],
+    }  # fmt: skip
+    raw.update(over)
+    return raw
+
+
+def parse(raw: dict):  # type: ignore[no-untyped-def]
+    return parse_experiment("tiny", raw, MODELS, Path("tiny.yaml"))
+
+
+def test_every_shipped_experiment_loads() -> None:
+    names = experiment_names(REPO / "experiments")
+    assert {"nrp-table4", "gf-table2"} <= set(names)
+    for name in names:
+        exp = load_experiment(name, MODELS, REPO / "experiments")
+        assert exp.published and all(p.source.get("paper") for p in exp.published)
+
+
+@pytest.mark.parametrize(
+    ("over", "key"),
+    [
+        ({"models": ["biased-mf", "no-such-model"]}, "models"),
+        ({"datasets": {"no-such-data": "random-80-10-10"}}, "datasets"),
+        ({"datasets": {"synthetic": "random-10-10"}}, "datasets.synthetic"),
+        ({"metrics": ["rmse", "accuracy"]}, "metrics"),
+        ({"proposed": "mf"}, "proposed"),
+        ({"seeds": []}, "seeds"),
+        ({"colour": "red"}, "colour"),
+        ({"published": [{"model": "biased-mf", "dataset": "synthetic", "metric": "rmse", "value": 0.9}]},
+         "published[0].source"),
+        ({"published": [{"model": "biased-mf", "dataset": "synthetic", "metric": "rmse", "value": 0.9,
+                         "source": {"paper": "P", "table": "T"}}]}, "published[0].source"),
+        ({"published": [{"model": "biased-mf", "dataset": "synthetic", "metric": "hr@10_full", "value": 0.9,
+                         "source": SOURCE}]}, "published[0].metric"),
+        ({"variants": {"biased-mf-x": {"base": "nope"}}, "models": ["biased-mf", "biased-mf-x"]}, "models"),
+        ({"variants": {"mf": {"base": "biased-mf", "factors": 3}}}, "variants.mf"),
+    ],
+)
+def test_bad_experiment_files_are_refused_naming_the_key(over: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(spec(**over))
+    assert f"tiny.yaml: {key}" in str(info.value)
+
+
+def test_unknown_experiment_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="nrp-table4"):
+        load_experiment("no-such-table", MODELS, REPO / "experiments")
+
+
+def _project(tmp: Path) -> Path:
+    shutil.copy(REPO / "params.yaml", tmp / "params.yaml")
+    raw = workspace(tmp).raw("synthetic")
+    raw.mkdir(parents=True)
+    (raw / "SPEC.json").write_text(json.dumps({"n_users": 80, "n_items": 60, "n_ratings": 2000}))
+    return tmp
+
+
+@pytest.mark.slow
+def test_grid_runs_reruns_nothing_and_retrains_only_what_changed(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    exp = parse(spec())
+    say = lambda s: None  # noqa: E731
+    first = run_experiment(exp, root, progress=say)
+    assert len(first) == 4 and all(o.trained and o.evaluated for o in first)
+    again = run_experiment(exp, root, progress=say)
+    assert not any(o.trained or o.evaluated for o in again)
+    changed = parse(spec(variants={"bmf-small": {"base": "biased-mf", "factors": 3, "batch_size": 512}}))
+    third = run_experiment(changed, root, progress=say)
+    assert {o.model for o in third if o.trained} == {"bmf-small"} and sum(o.trained for o in third) == 2
+
+    cells = build_cells(changed, workspace(root), {"synthetic": True})
+    by = {c.model: c for c in cells}
+    assert by["hire"].status == "not implemented" and by["hire"].published == 0.8
+    assert len(by["bmf-small"].values) == 2 and by["biased-mf"].diff == pytest.approx(by["biased-mf"].mean - 0.9)
+    assert by["bmf-small"].p_users_wilcoxon is not None  # per-user errors of both runs, pooled over seeds
+    paths = write_table(changed, cells, root / "reports" / "experiments" / "tiny", [])
+    html = paths["index.html"].read_text()
+    assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
+    assert "hire" in paths["table.md"].read_text()
+
+
+def test_a_dataset_that_is_absent_is_marked_not_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    monkeypatch.delenv("HYBRIDREC_SOURCE_DIR", raising=False)
+    from tasks.common.config import load_params
+
+    params = load_params(root / "params.yaml")
+    a = availability("ml-10m", root, params)
+    assert not a.available and "ml-10m.zip" in a.where and "ml-10m" in a.where
+    exp = parse(spec(datasets={"ml-10m": "random-80-10-10"},
+                     published=[{"model": "biased-mf", "dataset": "ml-10m", "metric": "rmse", "value": 0.8,
+                                 "source": SOURCE}]))  # fmt: skip
+    assert run_experiment(exp, root, progress=lambda s: None) == []
+    cells = build_cells(exp, workspace(root), {"ml-10m": False})
+    assert [c.status for c in cells] == ["data not available", "data not available"]
