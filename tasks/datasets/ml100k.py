@@ -8,12 +8,19 @@ Raw layouts understood by ``parse``:
 * ``recbole``: the same ratings in the ``recbole==1.2.1`` wheel's atomic files (``ml-100k.inter``,
   ``ml-100k.item``, ``ml-100k.user``); titles there carry no "(year)" suffix and there are no IMDb URLs.
 
+The GroupLens copy also ships five 80/20 folds ``u1``–``u5`` (disjoint test parts) and ``ua`` / ``ub`` (exactly
+ten test ratings per user), each as ``<fold>.base`` / ``<fold>.test``. They are acquired with the rest when the
+source has them and parsed into the optional table ``grouplens_folds`` (user_idx, item_idx, fold: the TEST rows
+of every fold; its base is the complement). Parsing checks that each fold's base and test are disjoint, cover
+``u.data`` exactly and agree with it on rating and timestamp. The ``grouplens-<fold>`` split protocols read it.
+
 Acquisition order: a local directory (params ``acquire.source_dir`` / ``HYBRIDREC_SOURCE_DIR``) → the
 official zip (MD5 verified) → the recbole wheel from PyPI (sha256 verified).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +28,15 @@ import polars as pl
 from tasks.acquire import DEFAULT_CACHE, Checksum, copy_files, download, extract_zip, pip_download, try_sources
 from tasks.common.errors import AcquisitionError, DataError
 from tasks.datasets import register
-from tasks.datasets.base import AcquireResult, CanonicalTables, Dataset, ExpectedCounts, SideField, canonicalize
+from tasks.datasets.base import (
+    AcquireResult,
+    CanonicalTables,
+    Dataset,
+    ExpectedCounts,
+    SideField,
+    canonicalize,
+    index_pairs,
+)
 from tasks.datasets.rawio import read_lines, split_fields, to_epoch_seconds, to_number
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -31,7 +46,10 @@ RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
 
-GROUPLENS_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info", "README")
+FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")  # the published GroupLens folds
+FOLD_FILES = tuple(f"{fold}.{part}" for fold in FOLDS for part in ("base", "test"))
+FOLDS_TABLE = "grouplens_folds"  # ingested table: user_idx, item_idx, fold (the test rows of every fold)
+GROUPLENS_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info", "README", *FOLD_FILES)
 GROUPLENS_REQUIRED = ("u.data", "u.item", "u.user")  # what parse reads; the others are kept when present
 RECBOLE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 GENRES = (
@@ -153,7 +171,70 @@ class MovieLens100K(Dataset):
         ratings_file = raw_dir / ("u.data" if layout == "grouplens" else "ml-100k.inter")
         tables = canonicalize(ratings, users, items, ratings_file=ratings_file, scale=self.rating_scale)
         tables.notes["raw_layout"] = layout
-        return tables
+        folds = published_folds(raw_dir, tables) if layout == "grouplens" else None
+        if folds is None:
+            return tables
+        tables.notes[FOLDS_TABLE] = {str(f): int(n) for f, n in folds.group_by("fold").len().sort("fold").iter_rows()}
+        return MovieLens100KTables(**{f.name: getattr(tables, f.name) for f in fields(CanonicalTables)},
+                                   grouplens_folds=folds)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MovieLens100KTables(CanonicalTables):
+    """The canonical tables plus the published folds' test rows (written by ingest as ``grouplens_folds``)."""
+
+    grouplens_folds: pl.DataFrame | None = None
+
+    def as_dict(self) -> dict[str, pl.DataFrame]:
+        out = super().as_dict()
+        if self.grouplens_folds is not None:
+            out[FOLDS_TABLE] = self.grouplens_folds
+        return out
+
+
+def published_folds(raw_dir: Path, tables: CanonicalTables) -> pl.DataFrame | None:
+    """The TEST rows of every published fold found in ``raw_dir`` (user_idx, item_idx int32, fold Utf8), in file
+    order; None when the copy has no fold file. A fold needs both files; its ``.base`` and ``.test`` must be
+    disjoint, together hold every rating of ``u.data`` once, and agree with it on rating and timestamp (else
+    ``DataError`` naming the file and line)."""
+    present = [f for f in FOLDS if any((raw_dir / f"{f}.{p}").is_file() for p in ("base", "test"))]
+    if not present:
+        return None
+    truth = tables.ratings.select("user_idx", "item_idx", "rating", "timestamp")
+    out = []
+    for fold in present:
+        parts = {p: _fold_part(raw_dir / f"{fold}.{p}", tables, truth) for p in ("base", "test")}
+        both = pl.concat([parts["base"], parts["test"]])
+        dup = both.filter(pl.struct("user_idx", "item_idx").is_duplicated())
+        if not dup.is_empty() or both.height != truth.height:
+            raise DataError(
+                raw_dir / f"{fold}.test",
+                f"{fold}.base and {fold}.test are not a partition of u.data",
+                expected=f"{truth.height} distinct ratings in all",
+                found=f"{both.height} rows, {dup.height} of them shared by base and test",
+            )
+        out.append(parts["test"].select("user_idx", "item_idx", pl.lit(fold).alias("fold")))
+    return pl.concat(out)
+
+
+def _fold_part(path: Path, tables: CanonicalTables, truth: pl.DataFrame) -> pl.DataFrame:
+    """One fold file mapped to indices; a row whose rating or timestamp differs from u.data raises DataError."""
+    if not path.is_file():
+        raise DataError(path, "published fold incomplete", expected=f"both {path.stem}.base and {path.stem}.test",
+                        found="this file missing")  # fmt: skip
+    rows = index_pairs(_ratings(path, "\t", False), tables, path)
+    joined = rows.join(truth, on=["user_idx", "item_idx"], how="left", suffix="_data", maintain_order="left")
+    bad = joined.filter(
+        pl.col("rating_data").is_null()
+        | (pl.col("rating").cast(pl.Float32) != pl.col("rating_data"))
+        | (pl.col("timestamp") != pl.col("timestamp_data"))
+    )
+    if not bad.is_empty():
+        row = bad.row(0, named=True)
+        raise DataError(path, "rating not as in u.data", line=int(row["line"]),
+                        expected=f"rating {row['rating_data']} at {row['timestamp_data']} (u.data)",
+                        found=f"rating {row['rating']} at {row['timestamp']}")  # fmt: skip
+    return rows.select("user_idx", "item_idx")
 
 
 def _select_grouplens(name: str) -> str | None:

@@ -10,6 +10,10 @@
 * a ranking model on explicit data counts test ratings ≥ ``train.positive_threshold`` as relevant.
 
 Ties are pessimistic everywhere: a candidate scored equal to a relevant item ranks ahead of it.
+
+Training rows a ``-d<D>`` split left unused are known interactions of their users: full ranking excludes them too.
+Breakdowns (``breakdowns.py``: RMSE/MAE by item-popularity quintile and by user activity, HR/NDCG by user
+activity, cold test rows) go to ``artifacts/breakdowns/<dataset>/<model>/<split>.json``, not into the metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +34,9 @@ from tasks.common.errors import DataError
 from tasks.common.io import write_json
 from tasks.common.paths import Layout
 from tasks.common.records import JsonRecord
+from tasks.evaluation import breakdowns as bd
 from tasks.evaluation.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
-from tasks.evaluation.ranking import full_ranking, sampled_ranking
+from tasks.evaluation.ranking import full_ranking_per_user, sampled_ranks
 from tasks.training import RunData, RunId, load_trained
 
 log = logging.getLogger(__name__)
@@ -45,9 +51,17 @@ def rating_metrics(
     model: Recommender, test: pl.DataFrame, scale: tuple[float, float], precision_p: tuple[float, ...]
 ) -> dict[str, float]:
     """RMSE, MAE and (when test users hold several items, i.e. not leave-one-out) precision@top-p%."""
+    return rating_metrics_from(test, model.predict(test["user_idx"].to_numpy(), test["item_idx"].to_numpy()),
+                               scale, precision_p)  # fmt: skip
+
+
+def rating_metrics_from(
+    test: pl.DataFrame, predicted: np.ndarray, scale: tuple[float, float], precision_p: tuple[float, ...]
+) -> dict[str, float]:
+    """``rating_metrics`` from the model's raw predictions of the test rows (clipped to the scale here)."""
     u, i = test["user_idx"].to_numpy(), test["item_idx"].to_numpy()
     y = test["rating"].to_numpy().astype(np.float64)
-    raw = model.predict(u, i).astype(np.float64)
+    raw = np.asarray(predicted).astype(np.float64)
     pred = np.clip(raw, *scale)
     out = {"rmse": rmse(y, pred), "mae": mae(y, pred)}
     if test.height <= test["user_idx"].n_unique():
@@ -82,24 +96,77 @@ class MetricsRecord(JsonRecord):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TestOutcome:
+    metrics: dict[str, float]
+    notes: dict[str, Any]
+    breakdowns: dict[str, Any]
+
+
 def test_metrics(model: Recommender, data: RunData, params: Params, progress: Any = None) -> tuple[dict, dict]:
     """(metrics, notes) of a trained model on its test part."""
+    out = evaluate_test(model, data, params, progress)
+    return out.metrics, out.notes
+
+
+def known_pairs(data: RunData) -> pl.DataFrame:
+    """What full ranking masks for each user: its training and validation items, and a ``-d<D>`` split's unused
+    training rows (known interactions: neither relevant nor fair negatives)."""
+    known = data.known("train", "valid")
+    if data.split.unused is not None:
+        known = pl.concat([known, data.split.unused.select("user_idx", "item_idx")])
+    return known
+
+
+def evaluate_test(model: Recommender, data: RunData, params: Params, progress: Any = None) -> TestOutcome:
+    """Metrics, notes and breakdowns of a trained model on its test part."""
     ev = params.evaluate
     metrics: dict[str, float] = {}
     notes: dict[str, Any] = {}
+    ctx = data.ctx
+    test_u, test_i = data.test["user_idx"].to_numpy(), data.test["item_idx"].to_numpy()
+    parts: dict[str, Any] = {
+        "training_counts": "the training pairs the model was fitted on (the split's training part; positives only "
+        "for a ranking model on explicit data)",
+        "cold": bd.cold_counts(test_u, test_i, ctx.users, ctx.items, ctx.n_users, ctx.n_items),
+        "popularity_rule": bd.POPULARITY_RULE,
+        "activity_rule": bd.ACTIVITY_RULE,
+        "activity_edges": list(bd.ACTIVITY_EDGES),
+    }
     if model.task == "rating" and not data.manifest.implicit:
-        metrics.update(rating_metrics(model, data.test, data.ctx.rating_scale, ev.precision_p))
+        predicted = model.predict(test_u, test_i)
+        metrics.update(rating_metrics_from(data.test, predicted, ctx.rating_scale, ev.precision_p))
+        y = data.test["rating"].to_numpy().astype(np.float64)
+        pred = np.clip(np.asarray(predicted, np.float64), *ctx.rating_scale)
+        parts["rating_by_item_popularity"] = bd.popularity_table(ctx.items, ctx.n_items, test_i, y, pred)
+        sq, ab = (y - pred) ** 2, np.abs(y - pred)
+        table = bd.activity_table(ctx.users, ctx.n_users, test_u, {"mse": sq, "mae": ab})
+        for row in table:  # RMSE per bucket = sqrt of its mean squared error
+            mse = row.pop("mse")
+            row["rmse"] = None if mse is None else float(np.sqrt(mse))
+        parts["rating_by_user_activity"] = table
+    ranking: dict[str, Any] = {}
     if data.split.negatives is not None and data.ranking_protocol:
-        sampled = sampled_ranking(model, data.test, data.split.negatives, ev.sampled_k)
-        notes["n_candidates"] = int(sampled.pop("n_candidates"))
-        notes["n_candidates_min"] = int(sampled.pop("n_candidates_min"))
+        users, ranks, width, min_len = sampled_ranks(model, data.test, data.split.negatives)
+        k = ev.sampled_k
+        per_user = {f"hr@{k}": (ranks < k).astype(np.float64), f"ndcg@{k}": _ndcg_gains(ranks, k),
+                    "mrr": 1.0 / (ranks.astype(np.float64) + 1.0)}  # fmt: skip
+        metrics.update({f"{name}_sampled": float(np.mean(v)) for name, v in per_user.items()})
+        notes["n_candidates"] = width + 1
+        notes["n_candidates_min"] = min_len + 1 if len(ranks) else 0
         notes["negatives"] = str(data.split.info.get("negatives", "sampled by the split"))
-        metrics.update({f"{k}_sampled": v for k, v in sampled.items()})
+        ranking["sampled"] = bd.activity_table(ctx.users, ctx.n_users, users, per_user)
     if ev.full_ranking and (model.task == "ranking" or data.ranking_protocol):
-        full = full_ranking(model, data.test, data.known("train", "valid"), ev.full_k, progress=progress)
-        notes["full_ranking_users"] = int(full.pop("n_users"))
-        notes["full_ranking_excludes"] = "the user's training and validation items"
-        metrics.update({f"{k}_full": v for k, v in full.items()})
+        users, per_user = full_ranking_per_user(model, data.test, known_pairs(data), ev.full_k, progress=progress)
+        notes["full_ranking_users"] = len(users)
+        notes["full_ranking_excludes"] = "the user's training and validation items" + (
+            " and its training rows left unused by the training fraction" if data.split.unused is not None else ""
+        )
+        metrics.update({f"{name}_full": float(np.mean(v)) for name, v in per_user.items()})
+        kept = {n: v for n, v in per_user.items() if n.startswith(("hr@", "ndcg@"))}
+        ranking["full"] = bd.activity_table(ctx.users, ctx.n_users, users, kept)
+    if ranking:
+        parts["ranking_by_user_activity"] = ranking
     if not metrics:
         raise DataError(
             f"split {data.split.info.get('split_id', '')}",
@@ -107,7 +174,18 @@ def test_metrics(model: Recommender, data: RunData, params: Params, progress: An
             expected="a rating model on explicit data, a leave-one-out split, or evaluate.full_ranking: true",
             found=f"{model.task} model, full_ranking {ev.full_ranking}",
         )
-    return metrics, notes
+    return TestOutcome(metrics, notes, parts)
+
+
+def _ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Per-row NDCG@k of a single positive at 0-based ``ranks`` (``metrics.ndcg`` is their mean)."""
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def breakdowns_path(layout: Layout, dataset: str, model: str, split_id: str) -> Path:
+    """``artifacts/breakdowns/<dataset>/<model>/<split>.json`` (apart from ``artifacts/metrics``, whose every
+    JSON file the report reads as a metrics record)."""
+    return layout.root / "artifacts" / "breakdowns" / dataset / model / f"{split_id}.json"
 
 
 def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> MetricsRecord:
@@ -116,7 +194,8 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
     dev = resolve_device(device or params.train.device)
     t0 = time.perf_counter()
     model, data = load_trained(layout, run, dev, params)
-    metrics, notes = test_metrics(model, data, params, progress=log.info)
+    outcome = evaluate_test(model, data, params, progress=log.info)
+    metrics, notes = outcome.metrics, outcome.notes
     relevant = "the held-out test interactions"
     if data.threshold is not None:
         relevant = f"test ratings >= {data.threshold:g}"
@@ -139,5 +218,7 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
         extra={k: v for k, v in notes.items() if k == "full_ranking_users"},
     )
     write_json(layout.metrics(run.dataset, run.model, run.split_id), record.to_json())
+    header = {"dataset": run.dataset, "model": run.model, "split_id": run.split_id, "task": model.task}
+    write_json(breakdowns_path(layout, run.dataset, run.model, run.split_id), {**header, **outcome.breakdowns})
     log.info("%s: %s", run, {k: round(v, 4) for k, v in metrics.items()})
     return record

@@ -51,6 +51,23 @@ def full_ranking(
     part: str = "test",
 ) -> dict[str, float]:
     """Mean over users with at least one relevant item of HR/NDCG/recall/precision@K and MRR."""
+    users, per_user = full_ranking_per_user(model, relevant, known, ks, chunk=chunk, progress=progress, part=part)
+    out = {name: float(np.mean(values)) for name, values in per_user.items()}
+    out["n_users"] = float(len(users))
+    return out
+
+
+def full_ranking_per_user(
+    model: Recommender,
+    relevant: pl.DataFrame,
+    known: pl.DataFrame,
+    ks: tuple[int, ...],
+    *,
+    chunk: int = 256,
+    progress: Callable[[str], None] | None = None,
+    part: str = "test",
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(users with a relevant item, ascending; each metric of ``full_ranking`` per user in that order)."""
     n_users, n_items, dev = model.n_users, model.n_items, model.device
     rel = pairs_csr(relevant, n_users, n_items)
     users = np.flatnonzero(np.diff(rel.indptr) > 0)
@@ -79,13 +96,26 @@ def full_ranking(
                 progress(f"full ranking: {100 * done:.0f}% of {len(users)} users, {elapsed:.0f}s elapsed, "
                          f"~{elapsed / done * (1 - done):.0f}s left")  # fmt: skip
                 next_log = done + 0.1
-    out = {name: float(np.mean(np.concatenate(parts))) for name, parts in per_user.items()}
-    out["n_users"] = float(len(users))
-    return out
+    return users, {name: np.concatenate(parts) for name, parts in per_user.items()}
 
 
 def sampled_ranking(model: Recommender, positives: pl.DataFrame, negatives: pl.DataFrame, k: int) -> dict[str, float]:
     """HR/NDCG@k and MRR of each user's held-out positive among that user's negatives (one positive per user)."""
+    _, ranks, width, min_len = sampled_ranks(model, positives, negatives)
+    return {
+        f"hr@{k}": hit_ratio(ranks, k),
+        f"ndcg@{k}": ndcg(ranks, k),
+        "mrr": mrr(ranks),
+        "n_candidates": float(width + 1),
+        "n_candidates_min": float(min_len + 1 if len(ranks) else 0),
+    }
+
+
+def sampled_ranks(
+    model: Recommender, positives: pl.DataFrame, negatives: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(users ascending, 0-based pessimistic rank of each user's positive among its negatives, the largest and the
+    smallest number of negatives per user); a positive without a score ranks last."""
     test = positives.sort("user_idx")
     users = test["user_idx"].to_numpy()
     pos = model.predict(users, test["item_idx"].to_numpy()).astype(np.float64)
@@ -101,10 +131,4 @@ def sampled_ranking(model: Recommender, positives: pl.DataFrame, negatives: pl.D
     scores[filled] = model.predict(np.repeat(users, lens), cand[filled]).astype(np.float64)
     ranks = rank_of_positive(pos, scores)
     ranks[np.isnan(pos)] = width  # a positive without a score ranks last
-    return {
-        f"hr@{k}": hit_ratio(ranks, k),
-        f"ndcg@{k}": ndcg(ranks, k),
-        "mrr": mrr(ranks),
-        "n_candidates": float(width + 1),
-        "n_candidates_min": float(int(lens.min()) + 1 if len(lens) else 0),
-    }
+    return users, ranks, width, int(lens.min()) if len(lens) else 0

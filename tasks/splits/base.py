@@ -26,6 +26,8 @@ class SplitResult:
     info: dict[str, object] = field(default_factory=dict)
     # user_idx, item_idx: negatives per validation user, drawn like the test ones (ranking monitors)
     valid_negatives: pl.DataFrame | None = None
+    # training rows left out by a training-fraction protocol (``<protocol>-d<D>``): in no part, kept for the record
+    unused: pl.DataFrame | None = None
 
     def part(self, name: str) -> pl.DataFrame:
         return getattr(self, name)
@@ -36,6 +38,8 @@ class SplitProtocol(ABC):
     implicit_eval: ClassVar[bool] = False  # True: evaluate by ranking (HR/NDCG) as well as by rating error
     # False where negatives are kept as a dataset published them (a few may be rated items): counted, not rejected
     negatives_must_be_unrated: ClassVar[bool] = True
+    # ingested tables beyond ``OPTIONAL_TABLES`` that ``split`` reads from ``extras`` (the stage loads them)
+    requires: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def split(
@@ -49,27 +53,35 @@ class SplitProtocol(ABC):
 
 
 def check_split(split_id: str, ratings: pl.DataFrame, result: SplitResult, protocol: SplitProtocol) -> dict:
-    """Disjoint, covering, proportions, non-empty test; negatives never rated. Raises ``DataError``."""
+    """Disjoint, covering, proportions, non-empty test; negatives never rated. Raises ``DataError``.
+
+    A training-fraction split (``unused`` set) covers the ratings with its unused rows counted in; its
+    proportions are checked on train + unused (the training part before subsampling)."""
     where = f"split {split_id}"
     if result.test.is_empty():
         raise DataError(where, "empty test set", expected="at least one test rating", found="0 rows")
     if result.train.is_empty():
         raise DataError(where, "empty training set", expected="at least one training rating", found="0 rows")
-    keys = {name: result.part(name).select("user_idx", "item_idx") for name in PARTS}
-    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
-        overlap = keys[a].join(keys[b], on=["user_idx", "item_idx"], how="inner").height
-        if overlap:
-            raise DataError(where, f"{a} and {b} overlap", expected="disjoint parts", found=f"{overlap} shared pairs")
+    names = (*PARTS, "unused") if result.unused is not None else PARTS
+    keys = {name: result.part(name).select("user_idx", "item_idx") for name in names}
+    for n, a in enumerate(names):
+        for b in names[n + 1 :]:
+            overlap = keys[a].join(keys[b], on=["user_idx", "item_idx"], how="inner").height
+            if overlap:
+                raise DataError(where, f"{a} and {b} overlap", expected="disjoint parts",
+                                found=f"{overlap} shared pairs")  # fmt: skip
     total = sum(k.height for k in keys.values())
     if total != ratings.height:
         raise DataError(where, "parts do not cover the ratings", expected=f"{ratings.height} rows", found=total)
-    counts = {name: keys[name].height for name in PARTS}
-    fractions = {name: counts[name] / ratings.height for name in PARTS}
+    counts = {name: keys[name].height for name in names}
+    fractions = {name: counts[name] / ratings.height for name in names}
     exp = protocol.expected_fractions()
     if exp is not None:
+        pool = {**counts, "train": counts["train"] + counts.get("unused", 0)}
         for name, f in zip(PARTS, exp, strict=True):
-            if abs(counts[name] - f * ratings.height) > 1.0 + 1e-9:
-                raise DataError(where, f"{name} proportion off", expected=f"{f:.3f}", found=round(fractions[name], 4))
+            if abs(pool[name] - f * ratings.height) > 1.0 + 1e-9:
+                raise DataError(where, f"{name} proportion off", expected=f"{f:.3f}",
+                                found=round(pool[name] / ratings.height, 4))  # fmt: skip
     report: dict[str, object] = {"counts": counts, "fractions": fractions, "disjoint": True, "covering": True}
     if result.negatives is not None:
         neg = result.negatives
@@ -111,6 +123,8 @@ def write_split(out_dir: Path, result: SplitResult, report: dict) -> None:
         write_parquet(out_dir / "negatives.parquet", result.negatives)
     if result.valid_negatives is not None:
         write_parquet(out_dir / "valid_negatives.parquet", result.valid_negatives)
+    if result.unused is not None:
+        write_parquet(out_dir / "unused.parquet", result.unused)
     write_json(out_dir / "split.json", {**report, **result.info})
 
 
@@ -121,12 +135,14 @@ def load_split(split_dir: Path) -> SplitResult:
         raise DataError(split_dir, "split not found", expected="train/valid/test.parquet", found="nothing")
     neg = split_dir / "negatives.parquet"
     vneg = split_dir / "valid_negatives.parquet"
+    unused = split_dir / "unused.parquet"
     info = read_json(split_dir / "split.json") if (split_dir / "split.json").exists() else {}
     return SplitResult(
         *(read_parquet(split_dir / f"{n}.parquet") for n in PARTS),
         negatives=read_parquet(neg) if neg.exists() else None,
         info=info,
         valid_negatives=read_parquet(vneg) if vneg.exists() else None,
+        unused=read_parquet(unused) if unused.exists() else None,
     )
 
 

@@ -1,5 +1,7 @@
 """The split protocols: ``random-<train>-<valid>-<test>`` (percentages), ``leave-one-out``, and ``predefined`` /
-``predefined-corrected`` (a dataset's own published split, with its negatives as listed or corrected)."""
+``predefined-corrected`` (a dataset's own published split, with its negatives as listed or corrected); the
+registry by name and pattern, with ``random-<train>-<test>-v<valid>`` and ``<protocol>-d<D>`` (``holdout.py``) and
+``grouplens-<fold>`` (``grouplens.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import polars as pl
 
 from tasks.common.errors import ConfigError, DataError
 from tasks.common.registry import Registry
+from tasks.datasets.ml100k import FOLDS
 from tasks.splits.base import SplitProtocol, SplitResult, take, validation_negatives
+from tasks.splits.grouplens import GroupLensFold
+from tasks.splits.holdout import FRACTION, HOLDOUT, RandomHoldout, TrainingFraction
 
 RANDOM = re.compile(r"^random-(\d+)-(\d+)-(\d+)$")
 
@@ -311,13 +316,19 @@ class Predefined(SplitProtocol):
         return pl.DataFrame({"user_idx": out_u, "item_idx": out_i}, schema={"user_idx": pl.Int32, "item_idx": pl.Int32})
 
 
-# name → factory(name, loo_negatives); the random family is registered under its pattern
+# name → factory(name, loo_negatives); the families with numbers in their names are registered under their pattern
 PROTOCOLS: Registry[Callable[[str, int], SplitProtocol]] = Registry("split protocol")
 RANDOM_PATTERN = "random-<train>-<valid>-<test>"
+HOLDOUT_PATTERN = "random-<train>-<test>-v<valid>"
+FRACTION_PATTERN = "<protocol>-d<D>"
 PROTOCOLS.add(RANDOM_PATTERN, lambda name, k: RandomSplit(name))
+PROTOCOLS.add(HOLDOUT_PATTERN, lambda name, k: RandomHoldout(name))
 PROTOCOLS.add("leave-one-out", lambda name, k: LeaveOneOut(k))
 PROTOCOLS.add("predefined", lambda name, k: Predefined(corrected=False))
 PROTOCOLS.add("predefined-corrected", lambda name, k: Predefined(corrected=True))
+for _fold in FOLDS:
+    PROTOCOLS.add(f"grouplens-{_fold}", lambda name, k: GroupLensFold(name))
+PROTOCOLS.add(FRACTION_PATTERN, lambda name, k: get_protocol(name, k))
 
 
 def protocol_names() -> list[str]:
@@ -325,6 +336,11 @@ def protocol_names() -> list[str]:
 
 
 def get_protocol(name: str, loo_negatives: int = 99) -> SplitProtocol:
-    """The protocol ``name`` (e.g. ``random-80-10-10``, ``leave-one-out``, ``predefined``)."""
-    key = RANDOM_PATTERN if RANDOM.match(name) else name
+    """The protocol ``name`` (e.g. ``random-80-10-10``, ``random-90-10-v10``, ``leave-one-out``, ``predefined``,
+    ``grouplens-u1``, and any of them with ``-d<D>``: ``leave-one-out-d40``). A malformed name raises
+    ``ConfigError`` (an unknown one ``UnknownNameError`` listing the valid names and patterns)."""
+    m = FRACTION.match(name)
+    if m:
+        return TrainingFraction.from_name(name, get_protocol(m["base"], loo_negatives))
+    key = RANDOM_PATTERN if RANDOM.match(name) else HOLDOUT_PATTERN if HOLDOUT.match(name) else name
     return PROTOCOLS.get(key, param="split.instances")(name, loo_negatives)

@@ -49,6 +49,17 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
     if not read_manifest(d).has_timestamps:
         ratings = ratings.with_columns(pl.lit(MISSING_TIMESTAMP, dtype=pl.Int64).alias("timestamp"))
     n_items = pl.read_parquet(d / "item_ids.parquet").height
-    extras = {t: pl.read_parquet(d / f"{t}.parquet") for t in OPTIONAL_TABLES if (d / f"{t}.parquet").exists()}
+    protocols = {sid: get_protocol(parse_split_id(sid)[0], params.split.loo_negatives) for sid in instances}
+    wanted = {*OPTIONAL_TABLES, *(t for p in protocols.values() for t in p.requires)}
+    extras = {t: pl.read_parquet(d / f"{t}.parquet") for t in sorted(wanted) if (d / f"{t}.parquet").exists()}
+    for sid, protocol in protocols.items():  # refused before any split is written
+        missing = [t for t in protocol.requires if t not in extras]
+        if missing:
+            raise ConfigError(
+                "split.instances",
+                f"a protocol that {dataset} supports ({protocol.name} reads the ingested table(s) {missing}, "
+                f"which {dataset} lacks; grouplens-<fold> needs ml-100k ingested from the GroupLens files)",
+                sid,
+            )
     with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
         return [make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in instances]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from models.common.base import Recommender, parse_monitor
 from tasks.common.errors import ConfigError
@@ -73,6 +74,9 @@ def validation_metrics(model: Recommender, data: RunData, monitor: Monitor) -> d
         assert data.split.valid_negatives is not None
         res = sampled_ranking(model, v, data.split.valid_negatives, k)
     else:
-        res = full_ranking(model, v, data.known("train"), (k,), part="validation")
+        known = data.known("train")
+        if data.split.unused is not None:  # a -d<D> split's unused training rows: known, not negatives
+            known = pl.concat([known, data.split.unused.select("user_idx", "item_idx")])
+        res = full_ranking(model, v, known, (k,), part="validation")
     keep = [f"hr@{k}", f"ndcg@{k}", "mrr"] + ([f"recall@{k}", f"precision@{k}"] if monitor.kind == "full" else [])
     return {f"valid_{name}": float(res[name]) for name in keep}
