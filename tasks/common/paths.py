@@ -43,6 +43,15 @@ class Layout:
     def metrics(self, dataset: str, model: str, split_id: str) -> Path:
         return self.root / "artifacts" / "metrics" / dataset / model / f"{split_id}.json"
 
+    def evaluation(self, dataset: str, model: str, split_id: str) -> Path:
+        """The evaluation record of a run (how its metrics were made: task, protocol, negatives, tie rule, ...);
+        ``metrics()`` holds the numbers only, so ``dvc metrics show/diff`` list metrics and nothing else."""
+        return self.root / "artifacts" / "evaluations" / dataset / model / f"{split_id}.json"
+
+    def breakdowns(self, dataset: str, model: str, split_id: str) -> Path:
+        """Per-quintile / per-activity-bucket metrics and cold-row counts of a run's test part."""
+        return self.root / "artifacts" / "breakdowns" / dataset / model / f"{split_id}.json"
+
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -74,7 +74,7 @@ def rating_metrics_from(
 
 @dataclass
 class MetricsRecord(JsonRecord):
-    """``artifacts/metrics/<dataset>/<model>/<split>.json``: one run's test metrics and how they were made.
+    """``artifacts/evaluations/<dataset>/<model>/<split>.json``: one run's test metrics and how they were made.
     Training facts stay in the run's ``train.json`` (the report reads both)."""
 
     dataset: str
@@ -183,9 +183,9 @@ def _ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
 
 
 def breakdowns_path(layout: Layout, dataset: str, model: str, split_id: str) -> Path:
-    """``artifacts/breakdowns/<dataset>/<model>/<split>.json`` (apart from ``artifacts/metrics``, whose every
-    JSON file the report reads as a metrics record)."""
-    return layout.root / "artifacts" / "breakdowns" / dataset / model / f"{split_id}.json"
+    """``artifacts/breakdowns/<dataset>/<model>/<split>.json`` (apart from ``artifacts/metrics``, which holds the
+    metric values only)."""
+    return layout.breakdowns(dataset, model, split_id)
 
 
 def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> MetricsRecord:
@@ -217,7 +217,9 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
         full_ranking_excludes=notes.get("full_ranking_excludes"),
         extra={k: v for k, v in notes.items() if k == "full_ranking_users"},
     )
-    write_json(layout.metrics(run.dataset, run.model, run.split_id), record.to_json())
+    # the numbers alone (what `dvc metrics show / diff` lists), and the record of how they were made
+    write_json(layout.metrics(run.dataset, run.model, run.split_id), dict(metrics))
+    write_json(layout.evaluation(run.dataset, run.model, run.split_id), record.to_json())
     header = {"dataset": run.dataset, "model": run.model, "split_id": run.split_id, "task": model.task}
     write_json(breakdowns_path(layout, run.dataset, run.model, run.split_id), {**header, **outcome.breakdowns})
     log.info("%s: %s", run, {k: round(v, 4) for k, v in metrics.items()})

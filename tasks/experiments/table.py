@@ -61,7 +61,7 @@ def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, me
         path = layout.metrics(dataset, model, split_id)
         if not path.exists():
             return None
-        value = json.loads(path.read_text(encoding="utf-8"))["metrics"].get(metric)
+        value = json.loads(path.read_text(encoding="utf-8")).get(metric)  # the metrics file: numbers only
         if value is None:
             return None
         out.append(float(value))

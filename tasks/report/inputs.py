@@ -13,13 +13,14 @@ from tasks.common.paths import Layout
 
 
 def collect_runs(root: Path, dataset: str) -> list[dict]:
-    """Every metrics JSON of ``dataset`` (sorted by model, then split id); unreadable files are skipped."""
+    """Every evaluation record of ``dataset`` (sorted by model, then split id); unreadable files are skipped."""
     runs, _ = _collect(Path(root), dataset)
     return runs
 
 
 def _metrics_dir(layout: Layout, dataset: str) -> Path:
-    return layout.metrics(dataset, "_", "_").parent.parent
+    """The runs' evaluation records (metrics plus how they were made; ``artifacts/metrics`` has the numbers only)."""
+    return layout.evaluation(dataset, "_", "_").parent.parent
 
 
 def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]:

@@ -271,7 +271,8 @@ def _dims_row(name: str, ours: Any, paper: Any) -> tuple[str, str, str, str]:
 def _results_section(doc: Doc, root: Path, runs: list[dict[str, Any]], summary: pl.DataFrame) -> None:
     doc.heading(2, "Results")
     if not runs:
-        doc.note("no runs: no metrics files under `artifacts/metrics/` for this dataset (run train and evaluate)")
+        doc.note("no runs: no evaluation records under `artifacts/evaluations/` for this dataset "
+                 "(run train and evaluate)")
         return
     doc.para(
         "Cells are mean ± std over seeds (the mean alone for a single run; n shown when a metric has fewer "

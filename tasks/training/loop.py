@@ -226,6 +226,8 @@ def fit(
                     "best_state": best_state,
                 },
             )
+    if best_state is None and history:  # every epoch so far was a warm-up (pre-training) epoch: keep the last state
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if best_state is None:
         raise FloatingPointError("no epoch was trained")
     model.load_state_dict(best_state)

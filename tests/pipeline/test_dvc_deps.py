@@ -71,5 +71,6 @@ def test_stage_deps_cover_every_imported_module(stage: str) -> None:
 
 def test_report_depends_on_what_it_reads() -> None:
     deps = _stages()["report"]["deps"]
-    for needed in ("artifacts/splits/${dataset}", "artifacts/runs/${dataset}", "artifacts/metrics/${dataset}"):
+    for needed in ("artifacts/splits/${dataset}", "artifacts/runs/${dataset}", "artifacts/metrics/${dataset}",
+                   "artifacts/evaluations/${dataset}"):
         assert needed in deps

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 DS, MODEL, SPLIT = "ml-100k", "biased-mf", "random-80-10-10-s0"
 METRICS = Path("artifacts", "metrics", DS, MODEL, f"{SPLIT}.json")
 # every output from the split stage on: removing them makes `dvc repro` run split → train → evaluate → report
-DOWNSTREAM = ("artifacts/splits", "artifacts/runs", "artifacts/metrics", "artifacts/.resume", "reports/summary.csv")
+DOWNSTREAM = ("artifacts/splits", "artifacts/runs", "artifacts/metrics", "artifacts/evaluations",
+              "artifacts/breakdowns", "artifacts/.resume", "reports/summary.csv")
 
 
 def environment(prefect_home: Path) -> dict[str, str]:
@@ -55,7 +56,7 @@ DVC = [sys.executable, "-m", "dvc"]
 
 
 def metrics_of(root: Path) -> dict[str, Any]:
-    return json.loads((root / METRICS).read_text())["metrics"]
+    return json.loads((root / METRICS).read_text())  # the metrics file: metric values only
 
 
 def debris(root: Path) -> list[str]:

@@ -24,7 +24,9 @@ SUMMARY_COLUMNS = ["dataset", "protocol", "model", "metric", "mean", "std", "n_r
 def check_outputs(root: Path, models: list[str], splits: list[str]) -> pl.DataFrame:
     for m in models:
         for s in splits:
-            metrics = json.loads((root / "artifacts" / "metrics" / "ml-100k" / m / f"{s}.json").read_text())
+            metrics = json.loads((root / "artifacts" / "evaluations" / "ml-100k" / m / f"{s}.json").read_text())
+            numbers = json.loads((root / "artifacts" / "metrics" / "ml-100k" / m / f"{s}.json").read_text())
+            assert numbers == metrics["metrics"] and all(isinstance(v, float) for v in numbers.values())
             assert metrics["model"] == m and metrics["split_id"] == s
             if metrics["task"] == "rating":
                 assert metrics["metrics"]["rmse"] > 0
@@ -98,6 +100,13 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
+def _json_part(output: str) -> str:
+    """The JSON document in a command's output (DVC may print log lines around it)."""
+    start = min(i for i in (output.find("{"), output.find("[")) if i >= 0)
+    end = max(output.rfind("}"), output.rfind("]"))
+    return output[start : end + 1]
+
+
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, (
@@ -130,16 +139,21 @@ def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_s
     second = run([*dvc, "repro"], root, env)
     assert "Running stage" not in second and "up to date" in second
 
-    # one param changes -> only the stages that depend on it rerun
-    params["models"]["biased-mf"]["lr"] = 0.02
-    write_params(root, params)
-    third = run([*dvc, "repro"], root, env)
+    # commit the reproduced state, then one param changes through `dvc exp run -S`: only the stages that depend on
+    # it rerun, and `dvc metrics diff` shows the change, with metric values only (no run metadata columns)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run([*git, "add", "-A"], root, env)
+    run([*git, "commit", "-qm", "reproduced"], root, env)
+    third = run([*dvc, "exp", "run", "-S", "models.biased-mf.lr=0.02"], root, env)
     ran = {line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage")}
     assert ran <= {"train@biased-mf-random-80-10-10-s0", "evaluate@biased-mf-random-80-10-10-s0", "report"}
     assert "train@biased-mf-random-80-10-10-s0" in ran
-
-    metrics = run([*dvc, "metrics", "show", "--json"], root, env)
-    assert "rmse" in metrics
+    diff = json.loads(_json_part(run([*dvc, "metrics", "diff", "--json"], root, env)))
+    changed = {path for path, values in diff.items() for key, v in values.items() if v.get("diff")}
+    assert changed == {"artifacts/metrics/ml-100k/biased-mf/random-80-10-10-s0.json"}, diff
+    shown = json.loads(_json_part(run([*dvc, "metrics", "show", "--json"], root, env)))
+    keys = {k for rev in shown.values() for f in rev.get("data", {}).values() for k in f.get("data", {})}
+    assert "rmse" in keys and not keys & {"history", "device", "dataset", "split_id", "model", "task"}, keys
     run([*dvc, "plots", "show", "-o", str(tmp_path / "plots")], root, env)
     assert (tmp_path / "plots" / "index.html").exists()
 

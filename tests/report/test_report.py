@@ -86,7 +86,7 @@ def _history(root: Path, model: str, split_id: str, epochs: int, seed: int) -> s
 def _run(root: Path, model: str, split_id: str, seed: int, metrics: dict[str, float], epochs: int) -> None:
     protocol = split_id.rsplit("-s", 1)[0]
     _write_json(
-        root / "artifacts" / "metrics" / DATASET / model / f"{split_id}.json",
+        root / "artifacts" / "evaluations" / DATASET / model / f"{split_id}.json",
         {
             "dataset": DATASET,
             "protocol": protocol,
@@ -223,7 +223,8 @@ def test_collect_runs_reads_every_metrics_file(full_root: Path) -> None:
 
 
 def test_collect_runs_fills_fields_from_path(tmp_path: Path) -> None:
-    _write_json(tmp_path / "artifacts/metrics/ml-100k/biased-mf/random-80-10-10-s4.json", {"metrics": {"rmse": 0.9}})
+    path = tmp_path / "artifacts/evaluations/ml-100k/biased-mf/random-80-10-10-s4.json"
+    _write_json(path, {"metrics": {"rmse": 0.9}})
     (run,) = collect_runs(tmp_path, DATASET)
     assert (run["dataset"], run["model"], run["protocol"], run["seed"]) == (DATASET, "biased-mf", RANDOM, 4)
 
@@ -338,7 +339,7 @@ def test_empty_project_and_corrupt_files(tmp_path: Path) -> None:
     paths = build_report(tmp_path, DATASET)
     md = paths["report.md"].read_text(encoding="utf-8")
     assert "no runs" in md and set(paths) == {"report.md", "report.html"}
-    bad = tmp_path / "artifacts" / "metrics" / DATASET / "neumf" / "random-80-10-10-s0.json"
+    bad = tmp_path / "artifacts" / "evaluations" / DATASET / "neumf" / "random-80-10-10-s0.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{not json", encoding="utf-8")
     (tmp_path / "artifacts" / "validation" / DATASET).mkdir(parents=True)

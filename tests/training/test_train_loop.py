@@ -63,8 +63,10 @@ def test_run_outputs_and_metrics_json(prepared_root: Path) -> None:
     assert summary.best_monitor == pytest.approx(hist["valid_rmse"].min())
     torch.load(out / "model.pt", weights_only=True)
     result = evaluate_run(layout, params, run)
-    saved = json.loads(layout.metrics("ml-100k", "autorec-i", "leave-one-out-s0").read_text())
+    saved = json.loads(layout.evaluation("ml-100k", "autorec-i", "leave-one-out-s0").read_text())
     assert saved == json.loads(json.dumps(result.to_json()))
+    numbers = json.loads(layout.metrics("ml-100k", "autorec-i", "leave-one-out-s0").read_text())
+    assert numbers == saved["metrics"]  # the metrics file: metric values only (dvc metrics show/diff)
     for key in ("rmse", "mae", "hr@10_sampled", "ndcg@10_sampled", "mrr_sampled", "hr@5_full", "ndcg@10_full",
                 "recall@10_full", "mrr_full"):  # fmt: skip
         assert key in saved["metrics"]
