@@ -43,6 +43,7 @@ TINY: dict[str, dict] = {
 }
 for _file in sorted((Path(__file__).parent / "tiny").glob("*.yaml")):
     TINY.update(yaml.safe_load(_file.read_text(encoding="utf-8")) or {})
+TRIVIAL = ("global-mean", "item-mean")  # the tiny data's item means carry no signal by design (two taste groups)
 EPOCHS = 12
 N_USERS, N_ITEMS = 60, 48
 
@@ -118,7 +119,9 @@ def test_model_keeps_the_contract(name: str, tmp_path: Path) -> None:
     model, result, data = train_once(name, tmp_path, "a")
     assert result.epochs >= 1 and result.best_epoch >= 1
     base = baseline(data)
-    if result.monitor.mode == "min":
+    if name in TRIVIAL:  # the trivial rating baselines themselves: the global mean exactly, the item mean near it
+        assert result.best_value <= base + 0.05, (result.monitor.name, result.best_value, base)
+    elif result.monitor.mode == "min":
         assert result.best_value < base, (result.monitor.name, result.best_value, base)
     elif name == "pop":
         assert result.best_value == pytest.approx(base)
