@@ -25,21 +25,22 @@ from tasks.experiments.spec import Experiment, experiment_names, load_experiment
 from tasks.experiments.table import build_cells, cell_text, write_table
 
 
-def _load(root: Path, name: str) -> tuple[Experiment, dict]:
+def _load(root: Path, name: str, datasets: list[str] | None = None) -> tuple[Experiment, dict]:
     base = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    return load_experiment(name, base.get("models") or {}, root / "experiments"), base
+    return load_experiment(name, base.get("models") or {}, root / "experiments").restricted(datasets), base
 
 
 @task(name="experiment-runs")
-def runs_task(root: str, name: str) -> list[RunOutcome]:
-    exp, _ = _load(Path(root), name)
+def runs_task(root: str, name: str, datasets: list[str] | None = None) -> list[RunOutcome]:
+    exp, _ = _load(Path(root), name, datasets)
     log = logger()
     return run_experiment(exp, Path(root), progress=log.info)
 
 
 @task(name="experiment-table")
-def table_task(root: str, name: str, outcomes: list[RunOutcome]) -> dict[str, str]:
-    exp, base = _load(Path(root), name)
+def table_task(root: str, name: str, outcomes: list[RunOutcome], datasets: list[str] | None = None
+               ) -> dict[str, str]:  # fmt: skip
+    exp, base = _load(Path(root), name, datasets)
     params = params_from_dict(copy.deepcopy(base))
     avail = {d: availability(d, Path(root), params) for d in exp.datasets}
     cells = build_cells(exp, workspace(Path(root)), {d: a.available for d, a in avail.items()})
@@ -57,10 +58,10 @@ def table_task(root: str, name: str, outcomes: list[RunOutcome]) -> dict[str, st
 
 
 @flow(name="experiment", log_prints=True)
-def experiment_flow(root: str = ".", name: str = "nrp-table4") -> dict[str, str]:
-    _load(Path(root), name)  # a bad experiment file fails before any work
-    outcomes = runs_task(root, name)
-    return table_task(root, name, outcomes)
+def experiment_flow(root: str = ".", name: str = "nrp-table4", datasets: list[str] | None = None) -> dict[str, str]:
+    _load(Path(root), name, datasets)  # a bad experiment file fails before any work
+    outcomes = runs_task(root, name, datasets)
+    return table_task(root, name, outcomes, datasets)
 
 
 def list_experiments(root: Path) -> list[str]:
@@ -70,11 +71,12 @@ def list_experiments(root: Path) -> list[str]:
     lines = []
     for name in experiment_names(root / "experiments"):
         exp = load_experiment(name, base.get("models") or {}, root / "experiments")
-        n_runs = len(exp.models) * len(exp.seeds) * len(exp.datasets)
+        n_runs = sum(len(exp.runs(d)) * len(exp.split_ids(d)) for d in exp.datasets)
         lines.append(f"{name}: {exp.title} ({len(exp.models)} models × {len(exp.seeds)} seeds, {n_runs} runs)")
-        for d, protocol in exp.datasets.items():
+        for d, protocols in exp.datasets.items():
             a = availability(d, root, params)
-            lines.append(f"    {d} [{protocol}]: " + ("present" if a.available else f"NOT PRESENT: {a.where}"))
+            state = "present" if a.available else f"NOT PRESENT: {a.where}"
+            lines.append(f"    {d} [{', '.join(protocols)}]: {state}")
     return lines
 
 
@@ -83,11 +85,12 @@ def main() -> int:
     ap.add_argument("name", nargs="?", help="experiment name (experiments/<name>.yaml)")
     ap.add_argument("--list", action="store_true", help="list every experiment and its datasets' presence")
     ap.add_argument("--root", default=".", help="project root holding params.yaml and experiments/ (default: .)")
+    ap.add_argument("--datasets", nargs="*", default=None, help="run and tabulate only these of its datasets")
     a = ap.parse_args()
     if a.list or not a.name:
         print("\n".join(list_experiments(Path(a.root))))
         return 0 if a.list else 2
-    return run_cli(experiment_flow, root=a.root, name=a.name)
+    return run_cli(experiment_flow, root=a.root, name=a.name, datasets=a.datasets)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """AutoRec (Sedhain et al. 2015): I-AutoRec reconstructs each item's rating vector over users, U-AutoRec
 each user's vector over items.
 
-h(r) = f(W · g(V r + μ) + b); loss Σ ‖r − h(r)‖²_O (observed entries only) + (λ/2)(‖W‖²_F + ‖V‖²_F).
+h(r) = f(W · g(V r + μ) + b) (f, g ∈ {identity, sigmoid, ...}; a bounded f is mapped onto the rating scale);
+loss Σ ‖r − h(r)‖²_O (observed entries only) + (λ/2)(‖W‖²_F + ‖V‖²_F).
 Both the encoder (``embedding_bag`` over the observed entries) and the decoder (only the observed outputs
 are computed during training) cost O(observed · k). Prediction of R̂_ui uses the TRAINING vector as input;
 users or items without a training rating get ``default_rating`` (3 in the paper). ``hidden`` with more
@@ -69,8 +70,8 @@ class AutoRec(Recommender):
         k = cfg.hidden[-1]
         bound = 1.0 / np.sqrt(k)
         self.dec_w = nn.Parameter(torch.empty(dim, k).uniform_(-bound, bound))
-        self.dec_b = nn.Parameter(torch.full((dim,), float(ctx.global_mean)))
-        self.f = activation(cfg.output_activation, f"models.{self.name}.output_activation")
+        self.f = output_map(cfg.output_activation, ctx.rating_scale, f"models.{self.name}.output_activation")
+        self.dec_b = nn.Parameter(torch.full((dim,), self.f.inverse(float(ctx.global_mean))))
         counts = np.diff(self.vectors.indptr)
         self.register_buffer("vec_known", torch.as_tensor(counts > 0, device=ctx.device))
         other = ctx.user_counts if self.item_based else ctx.item_counts
@@ -133,6 +134,38 @@ class AutoRec(Recommender):
     def _all_codes(self, dev: torch.device, chunk: int = 4096) -> torch.Tensor:
         blocks = [torch.arange(s, min(s + chunk, self.n_items), device=dev) for s in range(0, self.n_items, chunk)]
         return torch.cat([self.encode(b) for b in blocks])
+
+
+class OutputMap(nn.Module):
+    """f of h(r) = f(W·g(V r + μ) + b), mapped onto the rating scale [lo, hi] when f is bounded: identity as is;
+    sigmoid → lo + (hi − lo)·σ(z); tanh → (lo + hi)/2 + (hi − lo)/2·tanh(z) (a sigmoid output cannot reach a
+    5-star rating otherwise; the paper's f = sigmoid rows imply this rescaling)."""
+
+    def __init__(self, kind: str, scale: tuple[float, float]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.lo, self.hi = float(scale[0]), float(scale[1])
+        if self.hi <= self.lo:  # implicit data (scale [1, 1] or [0, 1]): a bounded f maps onto [0, 1]
+            self.lo, self.hi = 0.0, 1.0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.kind == "sigmoid":
+            return self.lo + (self.hi - self.lo) * torch.sigmoid(z)
+        if self.kind == "tanh":
+            return 0.5 * (self.lo + self.hi) + 0.5 * (self.hi - self.lo) * torch.tanh(z)
+        return activation(self.kind, "output_activation")(z) if self.kind != "identity" else z
+
+    def inverse(self, y: float) -> float:
+        """z with f(z) = y (clipped inside the scale): the output bias starts at the training mean."""
+        if self.kind not in ("sigmoid", "tanh"):
+            return y
+        u = min(max((y - self.lo) / (self.hi - self.lo), 1e-3), 1 - 1e-3)
+        return float(np.log(u / (1 - u))) if self.kind == "sigmoid" else float(np.arctanh(2 * u - 1))
+
+
+def output_map(kind: str, scale: tuple[float, float], param: str) -> OutputMap:
+    activation(kind, param)  # an unknown name is refused, listing the valid ones
+    return OutputMap(kind, scale)
 
 
 @register_model("autorec-i")

@@ -9,8 +9,8 @@ Schema (every key checked; a wrong one is a ``ConfigError`` naming ``experiments
     metrics: [rmse]                              # metric keys as the evaluate stage writes them; first = primary
     seeds: [0, 1, 2]
     proposed: nrp-direct                         # the paper's model: significance is tested against it
-    datasets:                                    # dataset → its protocol (one each: no cartesian product)
-      ml-100k: random-80-10-10
+    datasets:                                    # dataset → its protocol, or a list of protocols (columns)
+      ml-100k: random-80-10-10                   # (each dataset its own: no cartesian product)
     models: [mf, autorec-i, nrp-direct]          # registered models or variants (params.yaml or below); a row
                                                  # that runs a different model per dataset: {gf: {ds1: gf-a, ds2: gf-b}}
     variants:                                    # hyperparameters that differ from params.yaml, as named variants
@@ -27,6 +27,7 @@ dataset the paper used but we substitute is written under our dataset with ``sou
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class PublishedFigure:
     metric: str
     value: float
     source: dict[str, str]
+    protocol: str = ""  # which of the dataset's protocols ("" when the dataset has one)
     spread: float | None = None
     implemented: bool = True
     note: str = "not implemented"
@@ -75,7 +77,7 @@ class Experiment:
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
     proposed: str
-    datasets: dict[str, str]  # dataset → protocol
+    datasets: dict[str, tuple[str, ...]]  # dataset → its protocols (one column each)
     models: tuple[str, ...]  # row names
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     per_dataset: dict[str, dict[str, str]] = field(default_factory=dict)  # row → dataset → model it runs
@@ -89,20 +91,43 @@ class Experiment:
         extra = [p.model for p in self.published if not p.implemented]
         return (*self.models, *dict.fromkeys(m for m in extra if m not in self.models))
 
-    def model_for(self, row: str, dataset: str) -> str:
-        """The model a row runs on ``dataset`` (the row's own name unless it names one per dataset)."""
-        return self.per_dataset.get(row, {}).get(dataset, row)
+    def restricted(self, datasets: list[str] | None) -> Experiment:
+        """The same experiment over ``datasets`` only (None: all); an unknown name is an error."""
+        if not datasets:
+            return self
+        for d in datasets:
+            if d not in self.datasets:
+                raise ConfigError("--datasets", f"datasets of {self.name}: {sorted(self.datasets)}", d)
+        keep = {d: p for d, p in self.datasets.items() if d in datasets}
+        return dataclasses.replace(self, datasets=keep, published=tuple(p for p in self.published if p.dataset in keep))
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        """(dataset, protocol) of every column group, in file order."""
+        return [(d, p) for d, protocols in self.datasets.items() for p in protocols]
+
+    def column_label(self, dataset: str, protocol: str) -> str:
+        return dataset if len(self.datasets[dataset]) == 1 else f"{dataset} [{protocol}]"
+
+    def model_for(self, row: str, dataset: str) -> str | None:
+        """The model a row runs on ``dataset`` (the row's own name unless it names one per dataset; None: the row
+        does not apply to this dataset)."""
+        mapping = self.per_dataset.get(row)
+        if mapping is None:
+            return row
+        return mapping.get(dataset, row) if dataset in mapping else row
 
     def runs(self, dataset: str) -> list[str]:
         """The distinct models to train on ``dataset``."""
-        return list(dict.fromkeys(self.model_for(r, dataset) for r in self.models))
+        return [m for m in dict.fromkeys(self.model_for(r, dataset) for r in self.models) if m is not None]
 
-    def split_ids(self, dataset: str) -> list[str]:
-        return [f"{self.datasets[dataset]}-s{s}" for s in self.seeds]
+    def split_ids(self, dataset: str, protocol: str | None = None) -> list[str]:
+        protocols = self.datasets[dataset] if protocol is None else (protocol,)
+        return [f"{p}-s{s}" for p in protocols for s in self.seeds]
 
-    def figure(self, model: str, dataset: str, metric: str) -> PublishedFigure | None:
+    def figure(self, model: str, dataset: str, protocol: str, metric: str) -> PublishedFigure | None:
         for p in self.published:
-            if (p.model, p.dataset, p.metric) == (model, dataset, metric):
+            if (p.model, p.dataset, p.metric) == (model, dataset, metric) and p.protocol in ("", protocol):
                 return p
         return None
 
@@ -162,12 +187,12 @@ def parse_experiment(name: str, raw: Any, models: dict[str, dict[str, Any]], pat
             row, mapping = next(iter(item.items()))
             if not isinstance(mapping, dict) or not set(mapping) <= set(datasets):
                 raise err(f"models.{row}", f"a mapping dataset → model over {sorted(datasets)}", mapping)
-            per_dataset[str(row)] = {str(k): str(v) for k, v in mapping.items()}
+            per_dataset[str(row)] = {str(k): (None if v is None else str(v)) for k, v in mapping.items()}
             item = str(row)
         if not isinstance(item, str) or item in run_models:
             raise err("models", "distinct model names", item)
         run_models.append(item)
-        for m in {per_dataset.get(item, {}).get(d, item) for d in datasets}:
+        for m in {per_dataset[item].get(d, item) if item in per_dataset else item for d in datasets} - {None}:
             try:
                 resolve_model(m, entries, param=f"{where}: models")
             except ConfigError as exc:
@@ -201,31 +226,37 @@ def parse_experiment(name: str, raw: Any, models: dict[str, dict[str, Any]], pat
     )
 
 
-def _datasets(value: Any, err: Any) -> dict[str, str]:
+def _datasets(value: Any, err: Any) -> dict[str, tuple[str, ...]]:
     from tasks.datasets import dataset_names
     from tasks.splits.protocols import get_protocol
 
     if not isinstance(value, dict) or not value:
-        raise err("datasets", "a mapping dataset → protocol", value)
+        raise err("datasets", "a mapping dataset → protocol (or a list of protocols)", value)
     known = dataset_names()
-    for ds, protocol in value.items():
+    out: dict[str, tuple[str, ...]] = {}
+    for ds, protocols in value.items():
         if ds not in known:
             raise err("datasets", f"registered datasets {known}", ds)
-        if not isinstance(protocol, str):
-            raise err(f"datasets.{ds}", "a split protocol name", protocol)
-        try:
-            get_protocol(protocol)
-        except ConfigError as exc:
-            raise err(f"datasets.{ds}", f"a split protocol ({exc})", protocol) from exc
-    return dict(value)
+        listed = [protocols] if isinstance(protocols, str) else protocols
+        if not isinstance(listed, list) or not listed or len(set(listed)) != len(listed):
+            raise err(f"datasets.{ds}", "a split protocol name or a list of distinct ones", protocols)
+        for protocol in listed:
+            if not isinstance(protocol, str):
+                raise err(f"datasets.{ds}", "a split protocol name", protocol)
+            try:
+                get_protocol(protocol)
+            except ConfigError as exc:
+                raise err(f"datasets.{ds}", f"a split protocol ({exc})", protocol) from exc
+        out[ds] = tuple(listed)
+    return out
 
 
-def _published(i: int, p: Any, datasets: dict[str, str], metrics: list[str], models: list[str], err: Any
+def _published(i: int, p: Any, datasets: dict[str, tuple[str, ...]], metrics: list[str], models: list[str], err: Any
                ) -> PublishedFigure:  # fmt: skip
     key = f"published[{i}]"
     if not isinstance(p, dict):
         raise err(key, "a mapping {model, dataset, metric, value, source}", p)
-    allowed = {"model", "dataset", "metric", "value", "source", "spread", "implemented", "note"}
+    allowed = {"model", "dataset", "protocol", "metric", "value", "source", "spread", "implemented", "note"}
     unknown = sorted(set(p) - allowed)
     if unknown:
         raise err(f"{key}.{unknown[0]}", f"one of {sorted(allowed)}", unknown[0])
@@ -237,6 +268,9 @@ def _published(i: int, p: Any, datasets: dict[str, str], metrics: list[str], mod
             raise err(f"{key}.{k}", "present", None)
     if p["dataset"] not in datasets:
         raise err(f"{key}.dataset", f"one of the experiment's datasets {sorted(datasets)}", p["dataset"])
+    protocol = p.get("protocol", "")
+    if len(datasets[p["dataset"]]) > 1 and protocol not in datasets[p["dataset"]]:
+        raise err(f"{key}.protocol", f"one of {p['dataset']}'s protocols {list(datasets[p['dataset']])}", protocol)
     if p["metric"] not in metrics:
         raise err(f"{key}.metric", f"one of the experiment's metrics {metrics}", p["metric"])
     implemented = p.get("implemented", True)
@@ -248,5 +282,5 @@ def _published(i: int, p: Any, datasets: dict[str, str], metrics: list[str], mod
     if spread is not None and (not isinstance(spread, (int, float)) or spread < 0):
         raise err(f"{key}.spread", "a number >= 0 (the published ± spread)", spread)
     return PublishedFigure(str(p["model"]), p["dataset"], p["metric"], float(value),
-                           {k: str(v) for k, v in source.items()}, spread, bool(implemented),
-                           str(p.get("note") or "not implemented"))  # fmt: skip
+                           {k: str(v) for k, v in source.items()}, protocol=str(protocol), spread=spread,
+                           implemented=bool(implemented), note=str(p.get("note") or "not implemented"))  # fmt: skip

@@ -30,6 +30,7 @@ NA = "data not available"
 class Cell:
     model: str
     dataset: str
+    protocol: str
     metric: str
     status: str  # ok | data not available | not run | not implemented
     values: list[float]
@@ -55,9 +56,10 @@ class Cell:
         return None if self.mean is None or self.published is None else self.mean - self.published
 
 
-def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, metric: str) -> list[float] | None:
+def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, protocol: str, metric: str
+                   ) -> list[float] | None:  # fmt: skip
     out = []
-    for split_id in exp.split_ids(dataset):
+    for split_id in exp.split_ids(dataset, protocol):
         path = layout.metrics(dataset, model, split_id)
         if not path.exists():
             return None
@@ -108,21 +110,24 @@ def _p(test: Any, a: np.ndarray, b: np.ndarray) -> float | None:
 
 def build_cells(exp: Experiment, layout: Layout, available: dict[str, bool]) -> list[Cell]:
     cells: list[Cell] = []
-    for dataset in exp.datasets:
+    for dataset, protocol in exp.columns:
         for metric in exp.metrics:
             proposed = exp.model_for(exp.proposed, dataset)
-            ref = _metric_values(layout, exp, proposed, dataset, metric) if available[dataset] else None
+            ref = (_metric_values(layout, exp, proposed, dataset, protocol, metric)
+                   if available[dataset] and proposed else None)  # fmt: skip
             for row in exp.rows:
                 model = exp.model_for(row, dataset)
-                fig = exp.figure(row, dataset, metric)
-                cell = Cell(row, dataset, metric, "ok", [], fig.value if fig else None,
-                            fig.spread if fig else None, fig.provenance if fig else "", run=model)  # fmt: skip
+                fig = exp.figure(row, dataset, protocol, metric)
+                cell = Cell(row, dataset, protocol, metric, "ok", [], fig.value if fig else None,
+                            fig.spread if fig else None, fig.provenance if fig else "", run=model or "")  # fmt: skip
                 if row not in exp.models:
                     cell.status = fig.note if fig else "not implemented"
+                elif model is None:
+                    cell.status = "not applicable"
                 elif not available[dataset]:
                     cell.status = NA
                 else:
-                    values = _metric_values(layout, exp, model, dataset, metric)
+                    values = _metric_values(layout, exp, model, dataset, protocol, metric)
                     if values is None:
                         cell.status = "not run"
                     else:
@@ -138,7 +143,7 @@ def build_cells(exp: Experiment, layout: Layout, available: dict[str, bool]) -> 
 
 def _users(cell: Cell, exp: Experiment, layout: Layout, proposed: str) -> None:
     ours, theirs = [], []
-    for split_id in exp.split_ids(cell.dataset):
+    for split_id in exp.split_ids(cell.dataset, cell.protocol):
         a = per_user_errors(layout, cell.dataset, cell.run, split_id, cell.metric)
         b = per_user_errors(layout, cell.dataset, proposed, split_id, cell.metric)
         if a is None or b is None:
@@ -168,7 +173,8 @@ def cells_frame(cells: list[Cell]) -> pl.DataFrame:
     return pl.DataFrame(
         [
             {
-                "model": c.model, "run": c.run, "dataset": c.dataset, "metric": c.metric, "status": c.status,
+                "model": c.model, "run": c.run, "dataset": c.dataset, "protocol": c.protocol, "metric": c.metric,
+                "status": c.status,
                 "n_seeds": len(c.values), "mean": c.mean, "std": c.std,
                 "values": json.dumps([round(v, 6) for v in c.values]),
                 "published": c.published, "published_spread": c.spread, "diff": c.diff,
@@ -189,11 +195,11 @@ def plot_png(exp: Experiment, cells: list[Cell]) -> bytes:
 
     from tasks.report.figures import _png
 
-    panels = [(d, m) for d in exp.datasets for m in exp.metrics]
+    panels = [(d, p, m) for d, p in exp.columns for m in exp.metrics]
     fig = Figure(figsize=(max(6.0, 0.7 * len(exp.rows) + 2), 3.2 * len(panels)))
-    for i, (dataset, metric) in enumerate(panels):
+    for i, (dataset, protocol, metric) in enumerate(panels):
         ax = fig.add_subplot(len(panels), 1, i + 1)
-        mine = [c for c in cells if c.dataset == dataset and c.metric == metric]
+        mine = [c for c in cells if (c.dataset, c.protocol, c.metric) == (dataset, protocol, metric)]
         x = np.arange(len(mine))
         ours = [c.mean if c.mean is not None else np.nan for c in mine]
         errs = [c.std or 0.0 for c in mine]
@@ -206,7 +212,8 @@ def plot_png(exp: Experiment, cells: list[Cell]) -> bytes:
             pad = max((hi - lo) * 0.3, 0.01)
             ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.set_xticks(x, [c.model for c in mine], rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{dataset}: {metric} ({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)",
+        ax.set_title(f"{exp.column_label(dataset, protocol)}: {metric} "
+                     f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)",
                      fontsize=9)  # fmt: skip
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -221,16 +228,15 @@ def write_table(exp: Experiment, cells: list[Cell], out_dir: Path, notes: list[s
     doc = Doc()
     doc.heading(1, exp.title)
     doc.para(f"{exp.paper}, {exp.table}. Seeds {list(exp.seeds)}; protocols: "
-             + ", ".join(f"{d}: {p}" for d, p in exp.datasets.items()) + ".")  # fmt: skip
+             + ", ".join(f"{d}: {', '.join(p)}" for d, p in exp.datasets.items()) + ".")  # fmt: skip
     if exp.caption:
         doc.para(exp.caption)
-    header = ["model"] + [f"{d} {m}" for d in exp.datasets for m in exp.metrics] + [
-        f"published {d} {m}" for d in exp.datasets for m in exp.metrics
-    ] + [f"diff {d} {m}" for d in exp.datasets for m in exp.metrics]
+    keys = [(d, p, m) for d, p in exp.columns for m in exp.metrics]
+    labels = [f"{exp.column_label(d, p)} {m}" for d, p, m in keys]
+    header = ["model", *labels, *(f"published {x}" for x in labels), *(f"diff {x}" for x in labels)]
     rows = []
     for model in exp.rows:
-        mine = {(c.dataset, c.metric): c for c in cells if c.model == model}
-        keys = [(d, m) for d in exp.datasets for m in exp.metrics]
+        mine = {(c.dataset, c.protocol, c.metric): c for c in cells if c.model == model}
         rows.append([model + (" (proposed)" if model == exp.proposed else "")]
                     + [cell_text(mine[k]) for k in keys]
                     + [_fmt(mine[k].published, 3) + (f" ± {mine[k].spread:g}" if mine[k].spread else "") for k in keys]

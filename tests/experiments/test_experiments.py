@@ -127,3 +127,22 @@ def test_a_dataset_that_is_absent_is_marked_not_dropped(tmp_path: Path, monkeypa
     assert run_experiment(exp, root, progress=lambda s: None) == []
     cells = build_cells(exp, workspace(root), {"ml-10m": False})
     assert [c.status for c in cells] == ["data not available", "data not available"]
+
+
+def test_several_protocols_per_dataset_and_rows_that_do_not_apply() -> None:
+    fig = {"model": "biased-mf", "dataset": "synthetic", "metric": "rmse", "value": 0.9, "source": SOURCE}
+    two = {"synthetic": ["random-80-10-10", "random-70-10-20"]}
+    with pytest.raises(ConfigError, match=r"published\[0\]\.protocol"):
+        parse(spec(datasets=two, published=[fig]))
+    exp = parse(spec(datasets=two, published=[{**fig, "protocol": "random-70-10-20"}],
+                     models=["biased-mf", {"bmf-small": {"synthetic": None}}]))  # fmt: skip
+    assert exp.columns == [("synthetic", "random-80-10-10"), ("synthetic", "random-70-10-20")]
+    assert exp.split_ids("synthetic") == ["random-80-10-10-s0", "random-80-10-10-s1", "random-70-10-20-s0",
+                                          "random-70-10-20-s1"]  # fmt: skip
+    assert exp.runs("synthetic") == ["biased-mf"] and exp.model_for("bmf-small", "synthetic") is None
+    assert exp.figure("biased-mf", "synthetic", "random-80-10-10", "rmse") is None
+    assert exp.figure("biased-mf", "synthetic", "random-70-10-20", "rmse").value == 0.9
+    cells = build_cells(exp, workspace(Path("/nonexistent")), {"synthetic": True})
+    assert {c.status for c in cells if c.model == "bmf-small"} == {"not applicable"}
+    with pytest.raises(ConfigError, match="--datasets"):
+        exp.restricted(["ml-100k"])

@@ -79,3 +79,17 @@ def test_full_batch_steps_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="optimizer"):
         build_model("autorec-i", {**BASE, "optimizer": "bfgs"}, data.ctx)
     assert np.isfinite(GradientConfig().full_batch_steps)
+
+
+@pytest.mark.parametrize(("f", "g"), [("identity", "identity"), ("sigmoid", "identity"), ("identity", "sigmoid"),
+                                      ("sigmoid", "sigmoid")])  # fmt: skip
+def test_every_activation_pair_trains_and_stays_on_the_rating_scale(f: str, g: str, tmp_path: Path) -> None:
+    """AutoRec Table 1(b): (f, g) ∈ {identity, sigmoid}²; a sigmoid f is mapped onto the 1–5 scale."""
+    cfg = {"hidden": [16], "l2": 1.0, "optimizer": "adam", "lr": 0.01, "batch_size": 16, "activation": g,
+           "output_activation": f}  # fmt: skip
+    model, result, data = _train(tmp_path, f"{f}-{g}", cfg, max_epochs=10)
+    assert result.best_value < baseline(data)
+    users, items = data.valid["user_idx"].to_numpy(), data.valid["item_idx"].to_numpy()
+    pred = model.predict(users, items)
+    if f == "sigmoid":
+        assert pred.min() > 1.0 and pred.max() < 5.0
