@@ -23,6 +23,7 @@ from tasks.common.config import params_from_dict
 from tasks.experiments.runner import RunOutcome, availability, run_experiment, workspace
 from tasks.experiments.spec import Experiment, experiment_names, load_experiment
 from tasks.experiments.table import build_cells, cell_text, write_table
+from tasks.report.index import write_index
 
 
 def _load(root: Path, name: str, datasets: list[str] | None = None) -> tuple[Experiment, dict]:
@@ -48,6 +49,7 @@ def table_task(root: str, name: str, outcomes: list[RunOutcome], datasets: list[
     notes = [f"`{d}` is not present: {a.where}" for d, a in avail.items() if not a.available]
     notes.append(f"this run trained {trained} of {len(outcomes)} runs (the others were current)")
     paths = write_table(exp, cells, Path(root) / "reports" / "experiments" / exp.name, notes)
+    write_index(Path(root))  # reports/index.html links the new table
     rows = [{"model": c.model, "dataset": c.dataset, "metric": c.metric, "ours": cell_text(c),
              "published": c.published, "diff": c.diff, "p_seeds_ttest": c.p_seeds_t,
              "p_users_wilcoxon": c.p_users_wilcoxon} for c in cells]  # fmt: skip

@@ -12,13 +12,15 @@ from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
 from tasks.report import build_report, write_summary_csv
+from tasks.report.index import write_index
 
 
 @task(name="build-reports")
 def report_task(root: str, datasets: list[str]) -> dict:
     written = {d: {k: str(v) for k, v in build_report(Path(root), d).items()} for d in datasets}
     summary = write_summary_csv(Path(root), datasets)
-    return {"reports": written, "summary": str(summary)}
+    index = write_index(Path(root))  # reports/index.html: every dataset page and experiment table
+    return {"reports": written, "summary": str(summary), "index": str(index)}
 
 
 @flow(name="report", log_prints=True)

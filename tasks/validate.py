@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -389,7 +390,49 @@ def _build_docs(context: Any, docs_dir: Path) -> str:
         context.build_data_docs(site_names=[SITE_NAME])
         if not (tmp / "index.html").is_file():
             raise ValidationFailed(f"Great Expectations wrote no Data Docs index under {docs_dir}")
+        make_docs_offline(tmp)
     return str(docs_dir / "index.html")
+
+
+EXTERNAL_TAG = re.compile(
+    r"<link\b[^>]*\bhref=[\"']https?://[^>]*>|<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>"
+    r"|<img\b[^>]*\bsrc=[\"']https?://[^>]*>",
+    re.I,
+)
+# what the CDN stylesheets (Bootstrap 4, bootstrap-table, Font Awesome) did for the pages' layout, in a few rules
+OFFLINE_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 0; }
+.container, .container-fluid { max-width: 1200px; margin: 0 auto; padding: 0 1em; }
+.row { display: flex; flex-wrap: wrap; } .col, [class*="col-"] { flex: 1 1 0; padding: 0 .75em; min-width: 0; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
+.table-striped tbody tr:nth-child(odd) td { background: #fafafa; }
+.card { border: 1px solid #ddd; border-radius: 4px; margin: .8em 0; padding: .5em 1em; }
+.badge { display: inline-block; padding: 0 .4em; border-radius: 3px; background: #eee; font-size: .85em; }
+.text-success, .fa-check-circle { color: #1a7f37; } .text-danger, .fa-times { color: #c62828; }
+.navbar { background: #263238; color: #fff; padding: .5em 1em; } .navbar a { color: #fff; }
+.collapse:not(.show) { display: block; } .d-none { display: none; } .sr-only { display: none; }
+.list-group { list-style: none; padding-left: 0; } a { color: #1565c0; }
+"""
+
+
+def make_docs_offline(site_dir: Path) -> int:
+    """Drop every stylesheet / script / image the Data Docs pages load from a CDN (Bootstrap, jQuery, Vega, the GX
+    logo ...: unreachable
+    offline, and a page waiting on them renders unstyled) and inline GX's own default stylesheet plus a few layout
+    rules instead, so the pages read the same with no network. Returns the number of pages rewritten."""
+    from great_expectations.render.view import __file__ as view_file
+
+    gx_css = (Path(view_file).parent / "static" / "styles" / "data_docs_default_styles.css").read_text(encoding="utf-8")
+    style = f"<style>{OFFLINE_CSS}\n{gx_css}</style>"
+    n = 0
+    for page in site_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        cleaned = EXTERNAL_TAG.sub("", text)
+        cleaned = cleaned.replace("</head>", style + "</head>", 1)
+        page.write_text(cleaned, encoding="utf-8")
+        n += 1
+    return n
 
 
 def _to_pandas(df: pl.DataFrame) -> pd.DataFrame:

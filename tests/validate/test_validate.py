@@ -237,6 +237,13 @@ def test_data_docs_written(tmp_path: Path) -> None:
     assert "ratings" in index
     assert not (docs / "stale.html").exists()
     assert list(docs.glob("validations/**/*.html"))
+    # readable offline: no page loads a stylesheet or script from the network; GX's own styles are inlined
+    from tasks.report.index import check_page
+
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "cdn." not in text.split("<body", 1)[0] and "unpkg.com" not in text and "<style>" in text, page
+    assert [p for p in check_page(docs / "index.html", follow=False) if "external asset" in p] == []
 
 
 def published_split_tables() -> Tables:
