@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.utils.extmath import randomized_svd
 
 from tasks.common.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
 from tasks.datasets.base import Dataset, DatasetSpec, SideField
@@ -95,6 +93,9 @@ def field_matrix(
     tokens = field_tokens(table[f.column].to_list(), f, age_encoding)
     if not any(tokens):
         return sp.csr_matrix((n, 0), dtype=np.float32), []
+    from sklearn.feature_extraction.text import CountVectorizer  # imported here: the training stages that load
+    # side information through this module never pay scikit-learn's ~1-3 s import
+
     vec = CountVectorizer(analyzer=lambda x: x, binary=f.kind != "bag", min_df=min_df, dtype=np.float32)
     try:
         rows = vec.fit_transform(tokens)
@@ -123,6 +124,8 @@ def svd_reduce(x: sp.csr_matrix, k: int, seed: int) -> np.ndarray:
     k_eff = max(1, min(k, min(x.shape) - 1))
     if x.shape[1] == 0:
         return np.zeros((x.shape[0], 0), dtype=np.float32)
+    from sklearn.utils.extmath import randomized_svd
+
     u, s, _ = randomized_svd(x.astype(np.float64), n_components=k_eff, random_state=seed, n_iter=7)
     return (u * np.sqrt(s)).astype(np.float32)
 
