@@ -48,6 +48,10 @@ class Layout:
         ``metrics()`` holds the numbers only, so ``dvc metrics show/diff`` list metrics and nothing else."""
         return self.root / "artifacts" / "evaluations" / dataset / model / f"{split_id}.json"
 
+    def per_user(self, dataset: str, model: str, split_id: str) -> Path:
+        """Each metric's per-user values on the test part (metric, user_idx, value): what significance tests pair."""
+        return self.root / "artifacts" / "evaluations" / dataset / model / f"{split_id}.per_user.parquet"
+
     def breakdowns(self, dataset: str, model: str, split_id: str) -> Path:
         """Per-quintile / per-activity-bucket metrics and cold-row counts of a run's test part."""
         return self.root / "artifacts" / "breakdowns" / dataset / model / f"{split_id}.json"

@@ -31,7 +31,7 @@ from models.common.base import Recommender
 from tasks.common.config import Params
 from tasks.common.device import resolve_device, set_threads
 from tasks.common.errors import DataError
-from tasks.common.io import write_json
+from tasks.common.io import atomic_path, write_json
 from tasks.common.paths import Layout
 from tasks.common.records import JsonRecord
 from tasks.evaluation import breakdowns as bd
@@ -101,6 +101,9 @@ class TestOutcome:
     metrics: dict[str, float]
     notes: dict[str, Any]
     breakdowns: dict[str, Any]
+    per_user: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """metric → (users, the metric's per-user value: squared / absolute error for rmse / mae, the user's HR, NDCG ...
+    for ranking metrics) — what the experiments' significance tests pair across models."""
 
 
 def test_metrics(model: Recommender, data: RunData, params: Params, progress: Any = None) -> tuple[dict, dict]:
@@ -124,6 +127,7 @@ def evaluate_test(model: Recommender, data: RunData, params: Params, progress: A
     metrics: dict[str, float] = {}
     notes: dict[str, Any] = {}
     ctx = data.ctx
+    outcome_per_user: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     test_u, test_i = data.test["user_idx"].to_numpy(), data.test["item_idx"].to_numpy()
     parts: dict[str, Any] = {
         "training_counts": "the training pairs the model was fitted on (the split's training part; positives only "
@@ -140,6 +144,9 @@ def evaluate_test(model: Recommender, data: RunData, params: Params, progress: A
         pred = np.clip(np.asarray(predicted, np.float64), *ctx.rating_scale)
         parts["rating_by_item_popularity"] = bd.popularity_table(ctx.items, ctx.n_items, test_i, y, pred)
         sq, ab = (y - pred) ** 2, np.abs(y - pred)
+        for name, err in (("rmse", sq), ("mae", ab)):
+            per_user_err = pl.DataFrame({"u": test_u, "e": err}).group_by("u").agg(pl.col("e").mean()).sort("u")
+            outcome_per_user[name] = (per_user_err["u"].to_numpy(), per_user_err["e"].to_numpy())
         table = bd.activity_table(ctx.users, ctx.n_users, test_u, {"mse": sq, "mae": ab})
         for row in table:  # RMSE per bucket = sqrt of its mean squared error
             mse = row.pop("mse")
@@ -152,6 +159,7 @@ def evaluate_test(model: Recommender, data: RunData, params: Params, progress: A
         per_user = {f"hr@{k}": (ranks < k).astype(np.float64), f"ndcg@{k}": _ndcg_gains(ranks, k),
                     "mrr": 1.0 / (ranks.astype(np.float64) + 1.0)}  # fmt: skip
         metrics.update({f"{name}_sampled": float(np.mean(v)) for name, v in per_user.items()})
+        outcome_per_user.update({f"{name}_sampled": (users, v) for name, v in per_user.items()})
         notes["n_candidates"] = width + 1
         notes["n_candidates_min"] = min_len + 1 if len(ranks) else 0
         notes["negatives"] = str(data.split.info.get("negatives", "sampled by the split"))
@@ -163,6 +171,7 @@ def evaluate_test(model: Recommender, data: RunData, params: Params, progress: A
             " and its training rows left unused by the training fraction" if data.split.unused is not None else ""
         )
         metrics.update({f"{name}_full": float(np.mean(v)) for name, v in per_user.items()})
+        outcome_per_user.update({f"{name}_full": (users, v) for name, v in per_user.items()})
         kept = {n: v for n, v in per_user.items() if n.startswith(("hr@", "ndcg@"))}
         ranking["full"] = bd.activity_table(ctx.users, ctx.n_users, users, kept)
     if ranking:
@@ -174,7 +183,7 @@ def evaluate_test(model: Recommender, data: RunData, params: Params, progress: A
             expected="a rating model on explicit data, a leave-one-out split, or evaluate.full_ranking: true",
             found=f"{model.task} model, full_ranking {ev.full_ranking}",
         )
-    return TestOutcome(metrics, notes, parts)
+    return TestOutcome(metrics, notes, parts, outcome_per_user)
 
 
 def _ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
@@ -186,6 +195,18 @@ def breakdowns_path(layout: Layout, dataset: str, model: str, split_id: str) -> 
     """``artifacts/breakdowns/<dataset>/<model>/<split>.json`` (apart from ``artifacts/metrics``, which holds the
     metric values only)."""
     return layout.breakdowns(dataset, model, split_id)
+
+
+def write_per_user(path: Path, per_user: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """One row per (metric, user): the per-user values behind each metric (atomic write)."""
+    frames = [pl.DataFrame({"metric": name, "user_idx": users.astype(np.int64), "value": values.astype(np.float64)})
+              for name, (users, values) in sorted(per_user.items())]  # fmt: skip
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema={"metric": pl.String, "user_idx": pl.Int64,
+                                                                  "value": pl.Float64})  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, ".parquet") as tmp:
+        frame.write_parquet(tmp)
+    return path
 
 
 def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> MetricsRecord:
@@ -220,6 +241,7 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
     # the numbers alone (what `dvc metrics show / diff` lists), and the record of how they were made
     write_json(layout.metrics(run.dataset, run.model, run.split_id), dict(metrics))
     write_json(layout.evaluation(run.dataset, run.model, run.split_id), record.to_json())
+    write_per_user(layout.per_user(run.dataset, run.model, run.split_id), outcome.per_user)
     header = {"dataset": run.dataset, "model": run.model, "split_id": run.split_id, "task": model.task}
     write_json(breakdowns_path(layout, run.dataset, run.model, run.split_id), {**header, **outcome.breakdowns})
     log.info("%s: %s", run, {k: round(v, 4) for k, v in metrics.items()})

@@ -1,7 +1,8 @@
 """An experiment's table: per (model, dataset, metric) cell, our mean ± std over seeds beside the published figure,
 the difference, and significance against the paper's proposed model — a paired t-test and a Wilcoxon signed-rank
-test across seeds (same split per seed), and the same two across test users (per-user errors pooled over the
-seeds' test parts; rating metrics: each user's mean squared / absolute error). Cells of a dataset that is not
+test across seeds (same split per seed), and the same two across test users (the per-user values the evaluation
+wrote, pooled over the seeds' test parts: a user's mean squared / absolute error for rmse / mae, its HR / NDCG /
+MRR for ranking metrics). Cells of a dataset that is not
 present read "data not available"; rows of models not implemented here keep their published figure only.
 
 Written to ``reports/experiments/<name>/``: ``table.csv`` (every number, p-values included), ``table.md`` (its plot in
@@ -70,31 +71,14 @@ def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, pr
     return out
 
 
-def per_user_errors(layout: Layout, dataset: str, model: str, split_id: str, metric: str) -> pl.DataFrame | None:
-    """(user_idx, error) of a rating run on its test part: mean squared error per user (rmse) or mean absolute
-    error (mae); cached next to the run's metrics. None for metrics without a per-user error here."""
-    if metric not in ("rmse", "mae"):
+def per_user_values(layout: Layout, dataset: str, model: str, split_id: str, metric: str) -> pl.DataFrame | None:
+    """(user_idx, value) of ``metric`` for each test user of a run, as its evaluation wrote them (rmse / mae: the
+    user's mean squared / absolute error); None when the run has no per-user values for it."""
+    path = layout.per_user(dataset, model, split_id)
+    if not path.exists():
         return None
-    metrics = layout.metrics(dataset, model, split_id)
-    cache = metrics.with_name(f"{split_id}.per_user_{metric}.parquet")
-    if cache.exists() and cache.stat().st_mtime_ns >= metrics.stat().st_mtime_ns:
-        return pl.read_parquet(cache)
-    import torch
-
-    from tasks.training import RunId
-    from tasks.training.run import load_trained
-
-    model_obj, data = load_trained(layout, RunId(dataset, model, split_id), torch.device("cpu"))
-    test = data.test
-    pred = model_obj.predict(test["user_idx"].to_numpy(), test["item_idx"].to_numpy())
-    lo, hi = data.ctx.rating_scale
-    err = np.clip(pred, lo, hi) - test["rating"].to_numpy()
-    per = pl.DataFrame({"user_idx": test["user_idx"], "e": err**2 if metric == "rmse" else np.abs(err)})
-    frame = per.group_by("user_idx").agg(pl.col("e").mean().alias("error")).sort("user_idx")
-    tmp = cache.with_suffix(".tmp")
-    frame.write_parquet(tmp)
-    tmp.replace(cache)
-    return frame
+    frame = pl.read_parquet(path).filter(pl.col("metric") == metric).select("user_idx", "value").sort("user_idx")
+    return frame if frame.height else None
 
 
 def _p(test: Any, a: np.ndarray, b: np.ndarray) -> float | None:
@@ -144,13 +128,13 @@ def build_cells(exp: Experiment, layout: Layout, available: dict[str, bool]) -> 
 def _users(cell: Cell, exp: Experiment, layout: Layout, proposed: str) -> None:
     ours, theirs = [], []
     for split_id in exp.split_ids(cell.dataset, cell.protocol):
-        a = per_user_errors(layout, cell.dataset, cell.run, split_id, cell.metric)
-        b = per_user_errors(layout, cell.dataset, proposed, split_id, cell.metric)
+        a = per_user_values(layout, cell.dataset, cell.run, split_id, cell.metric)
+        b = per_user_values(layout, cell.dataset, proposed, split_id, cell.metric)
         if a is None or b is None:
             return
         joined = a.join(b, on="user_idx", suffix="_ref")
-        ours.append(joined["error"].to_numpy())
-        theirs.append(joined["error_ref"].to_numpy())
+        ours.append(joined["value"].to_numpy())
+        theirs.append(joined["value_ref"].to_numpy())
     x, y = np.concatenate(ours), np.concatenate(theirs)
     cell.p_users_t = _p(stats.ttest_rel, x, y)
     cell.p_users_wilcoxon = _p(stats.wilcoxon, x, y)
@@ -244,7 +228,7 @@ def write_table(exp: Experiment, cells: list[Cell], out_dir: Path, notes: list[s
     doc.table(header, rows)
     doc.bullets([
         f"† paired t-test across seeds against `{exp.proposed}` p < 0.05; * Wilcoxon signed-rank across test users "
-        "(per-user errors, rating metrics) p < 0.05; every p-value is in table.csv.",
+        "(per-user errors or ranking metrics) p < 0.05; every p-value is in table.csv.",
         "diff = our mean − the published figure.",
         *notes,
     ])  # fmt: skip
