@@ -2,7 +2,7 @@
 
     hybridrec run [--dataset ml-100k]        # acquire, then `dvc repro` against one Prefect server (= make run)
     hybridrec experiment --list | <name>     # a paper's table (= python -m flows.experiment)
-    hybridrec tune --model M --split S --grid key=v1,v2 ...   # validation-only search (= python -m bench.tune)
+    hybridrec tune --model M --split S [--trials 20]   # validation-only Optuna search (= python -m flows.tune)
     hybridrec report                         # the report pages (= python -m flows.report)
     hybridrec ui                             # the Prefect UI on 127.0.0.1:4200 (= make ui)
     hybridrec deploy                         # serve the scheduled deployment (= python -m flows.deploy)
@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_run)
     for name, module, text in (
         ("experiment", "flows.experiment", "reproduce a paper's table: --list, or an experiment name"),
-        ("tune", "bench.tune", "validation-only hyperparameter search for one model and split"),
+        ("tune", "flows.tune", "validation-only hyperparameter search (Optuna TPE) for one model and split"),
         ("report", "flows.report", "write the report pages (reports/)"),
         ("deploy", "flows.deploy", "serve the scheduled retraining deployment (cron from params.yaml)"),
     ):

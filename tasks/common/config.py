@@ -18,7 +18,8 @@ from tasks.common.errors import ConfigError, DataError
 from tasks.common.safe_yaml import load_user_yaml
 
 PARAMS_FILE = "params.yaml"
-SECTIONS = ("acquire", "datasets", "validate", "features", "split", "train", "models", "evaluate", "report", "deploy")
+SECTIONS = ("acquire", "datasets", "validate", "features", "split", "train", "models", "evaluate", "report", "deploy",
+            "tune")
 TOP_LEVEL = frozenset({"dataset", *SECTIONS})
 SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
 
@@ -78,6 +79,17 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class TuneParams:
+    """``tune:``: the validation-only hyperparameter search (``python -m flows.tune``)."""
+
+    trials: int = 20
+    seed: int = 0
+    workers: int = 1  # trials run side by side, one torch thread each
+    max_epochs: int = 0  # epoch cap per trial (0: train.max_epochs)
+    spaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # model → parameter → range spec
+
+
+@dataclass(frozen=True)
 class Params:
     dataset: str
     acquire: AcquireParams
@@ -90,6 +102,7 @@ class Params:
     report_datasets: tuple[str, ...] = field(default_factory=tuple)
     # per-dataset options (``datasets.<name>`` in params.yaml): amazon category/release, custom mapping, ...
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tune: TuneParams = field(default_factory=TuneParams)
 
     def dataset_options(self, name: str) -> dict[str, Any]:
         return dict(self.datasets.get(name, {}))
@@ -344,7 +357,22 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
         evaluate=_evaluate(raw),
         report_datasets=_report(raw, dataset),
         datasets=_datasets(raw),
+        tune=_tune(raw),
     )
+
+
+def _tune(raw: dict[str, Any]) -> TuneParams:
+    t = _typed(TuneParams, _section(raw, "tune"), "tune")
+    _at_least("tune.trials", t.trials, 1)
+    _at_least("tune.workers", t.workers, 1)
+    _at_least("tune.max_epochs", t.max_epochs, 0)
+    if not isinstance(t.spaces, dict) or any(not isinstance(v, dict) for v in t.spaces.values()):
+        raise ConfigError("tune.spaces", "a mapping model → {parameter: range}", t.spaces)
+    from tasks.tuning.space import parse_space  # each range checked here, before any trial runs
+
+    for model, space in t.spaces.items():
+        parse_space(space, f"tune.spaces.{model}")
+    return t
 
 
 def load_params(path: str | Path = PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:

@@ -1,0 +1,1 @@
+"""Validation-only hyperparameter search (Optuna TPE): search spaces, trials, the study's artifacts."""
