@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 import torch
 
 from models.common.base import Recommender
@@ -16,6 +17,7 @@ from models.common.context import TrainContext
 from models.common.registry import ModelSpec, resolve_model
 from tasks.common.config import parse_split_id
 from tasks.common.errors import ConfigError
+from tasks.common.io import read_json
 from tasks.common.manifest import DatasetManifest, read_manifest
 from tasks.common.paths import Layout
 from tasks.features import load_side_info
@@ -67,6 +69,24 @@ def check_threshold(threshold: float, scale: tuple[float, float]) -> None:
                           threshold)  # fmt: skip
 
 
+def multilabel_sources(bow: sp.csr_matrix, vocab: list[str], fields: tuple[str, ...]) -> dict[str, sp.csr_matrix]:
+    """For every ``multilabel`` side field (``column:kind`` as the manifest lists them), a binary source named after
+    the column (e.g. MovieLens item ``genres``, CFN's binary genre vector): the BoW columns whose token starts with
+    ``<column>=``, in vocabulary order, CSR with 1 for each label present."""
+    out: dict[str, sp.csr_matrix] = {}
+    for entry in fields:
+        column, _, kind = entry.partition(":")
+        if kind != "multilabel":
+            continue
+        cols = [j for j, t in enumerate(vocab) if t.startswith(f"{column}=")]
+        mat = sp.csr_matrix(bow[:, cols], dtype=np.float32)
+        mat.eliminate_zeros()
+        mat.data[:] = 1.0
+        mat.sort_indices()
+        out[column] = mat
+    return out
+
+
 def build_run_data(
     layout: Layout, dataset: str, split_id: str, device: torch.device, task: str = "rating",
     positive_threshold: float = 4.0, loo_negatives: int = 99,
@@ -90,6 +110,13 @@ def build_run_data(
     ratings = np.ones(train.height, np.float32) if task == "ranking" else train["rating"].to_numpy()
     user_side = {"bow": side.user_bow, "svd": side.user_svd, **{f"{k}_svd": v for k, v in side.user_relations.items()}}
     item_side = {"bow": side.item_bow, "svd": side.item_svd, **{f"{k}_svd": v for k, v in side.item_relations.items()}}
+    features = layout.features(dataset)
+    for name, src, bow, fields in (("user", user_side, side.user_bow, manifest.user_side),
+                                   ("item", item_side, side.item_bow, manifest.item_side)):  # fmt: skip
+        vocab_path = features / f"{name}_bow_vocab.json"
+        if bow is not None and vocab_path.exists():
+            for key, mat in multilabel_sources(bow, read_json(vocab_path), fields).items():
+                src.setdefault(key, mat)  # appended after the existing sources, never replacing one
     ctx = TrainContext(
         n_users=manifest.n_users,
         n_items=manifest.n_items,
@@ -117,6 +144,12 @@ def build_model(name: str, raw_cfg: dict[str, Any], ctx: TrainContext, entries: 
 
 def build_from_spec(spec: ModelSpec, raw_cfg: dict[str, Any], ctx: TrainContext) -> Recommender:
     cfg = spec.cls.config_cls.from_dict(raw_cfg, spec.name)
-    model = spec.cls(cfg, ctx)
+    try:
+        model = spec.cls(cfg, ctx)
+    except ConfigError as exc:  # a model checks its config against the data at build time, under its class name
+        own = f"models.{spec.cls.name}."
+        if spec.name == spec.cls.name or not exc.param.startswith(own):
+            raise
+        raise ConfigError(f"models.{spec.name}." + exc.param[len(own) :], exc.expected, exc.found) from exc
     model.run_name = spec.name  # type: ignore[assignment]
     return model.to(ctx.device)
