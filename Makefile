@@ -16,7 +16,8 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := False
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-fast fuzz lint ui deploy push pull bench peers clean help
+.PHONY: setup run test test-fast fuzz lint ui deploy deploy-pool worker push pull bench bench-fanout peers clean help
+POOL ?= hybridrec
 
 help:
 	@echo "make run    — set up .venv, acquire $(DATASET), run the pipeline with dvc repro (reports/)"
@@ -24,6 +25,7 @@ help:
 	@echo "make fuzz   — property-based fuzzing of the raw parsers (1000 examples each)"
 	@echo "make ui     — start the Prefect UI on http://127.0.0.1:4200"
 	@echo "make deploy — serve the scheduled pipeline deployment (cron from params.yaml)"
+	@echo "make deploy-pool / worker — the pipeline on the process work pool $(POOL), and a worker for it"
 	@echo "make push / pull — DVC remote round trip;  make lint;  make bench"
 	@echo "make peers  — RecBole / Surprise in .venv-peers, trained side by side with hybridrec (seconds per epoch)"
 
@@ -58,10 +60,19 @@ lint: setup
 
 ui: setup
 	@echo "Prefect UI: http://127.0.0.1:4200  (point runs at it: export PREFECT_API_URL=http://127.0.0.1:4200/api)"
-	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+	$(PY) -m flows.server --host 127.0.0.1 --port 4200
 
 deploy: setup
 	$(PY) -m flows.deploy
+
+deploy-pool: setup
+	$(PY) -m flows.deploy --pool $(POOL) --create-pool
+
+worker: setup
+	$(PY) -m flows.worker --pool $(POOL)
+
+bench-fanout: setup
+	$(PY) -m bench.fanout --workers 2 --threads-per-worker 1
 
 push: setup
 	$(DVC) push

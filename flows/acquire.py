@@ -9,13 +9,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import Task, flow, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import exponential_backoff
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
 from tasks.acquire import acquire_dataset
 
+# network hiccups are retried: 2 more tries after about 10 s and 20 s (±50 % jitter)
+RETRIES = 2
+BACKOFF_S = 10.0
+TRANSIENT = ("could not download", "pip download", "timed out", "connection")
+PERMANENT = ("mismatch", "refusing member", "not a readable zip", "none of the expected members", "missing")
 
-@task(name="acquire-raw-files")
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth another try: a download that failed on the network, not a bad file or a bad setting."""
+    text = str(exc).lower()
+    return any(t in text for t in TRANSIENT) and not any(p in text for p in PERMANENT)
+
+
+def retry_on_network_errors(task: Task, task_run: TaskRun, state: State) -> bool:  # type: ignore[type-arg]
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
+
+@task(
+    name="acquire-raw-files",
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=BACKOFF_S),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_on_network_errors,
+)
 def acquire_task(root: str, dataset: str, source_dir: str | None, force: bool) -> dict:
     layout, params, name = layout_and_params(root, dataset)
     src = Path(source_dir) if source_dir else params.acquire.source_dir

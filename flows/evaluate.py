@@ -8,13 +8,18 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from flows.fanout import run_threads, with_threads
 from tasks.evaluation.evaluate import MetricsRecord, evaluate_run
 from tasks.training import RunId
 
 
 @task(name="evaluate-run")
-def evaluate_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> MetricsRecord:
+def evaluate_task(
+    root: str, dataset: str | None, model: str, split: str, device: str | None, threads: int | None = None
+) -> MetricsRecord:
+    """One run's test metrics. ``threads``: as for ``train_task``."""
     layout, params, name = layout_and_params(root, dataset)
+    params = with_threads(params, run_threads(threads))
     return evaluate_run(layout, params, RunId(name, model, split), device=device)
 
 
@@ -30,10 +35,16 @@ def evaluate_flow(
     models = [model] if model else list(params.train.all_models)  # pre-training sources first
     splits = [split] if split else list(params.split.instances)
     results = [evaluate_task(root, name, m, s, device) for m in models for s in splits]
+    key = f"{name}-evaluate" + (f"-{model}-{split}" if model and split else "")
+    publish_metrics(name, key, results)
+    return results
+
+
+def publish_metrics(name: str, key: str, results: list[MetricsRecord]) -> None:
+    """The test-metrics summary (markdown + table artifact) of ``results``; each row logged."""
     rows = [{"model": r.model, "split": r.split_id, **r.metrics} for r in results]
     for row in rows:
         logger().info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
-    key = f"{name}-evaluate" + (f"-{model}-{split}" if model and split else "")
     publish(
         key,
         f"Test metrics on {name}",
@@ -44,7 +55,6 @@ def evaluate_flow(
         ],
         rows,
     )
-    return results
 
 
 def main() -> int:

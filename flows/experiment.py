@@ -15,11 +15,11 @@ import copy
 import sys
 from pathlib import Path
 
-import yaml
 from prefect import flow, task
 
 from flows.common import logger, publish, run_cli
 from tasks.common.config import params_from_dict
+from tasks.common.safe_yaml import load_user_yaml
 from tasks.experiments.runner import RunOutcome, availability, run_experiment, workspace
 from tasks.experiments.spec import Experiment, experiment_names, load_experiment
 from tasks.experiments.table import build_cells, cell_text, write_table
@@ -27,7 +27,7 @@ from tasks.report.index import write_index
 
 
 def _load(root: Path, name: str, datasets: list[str] | None = None) -> tuple[Experiment, dict]:
-    base = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    base = load_user_yaml(root / "params.yaml")
     return load_experiment(name, base.get("models") or {}, root / "experiments").restricted(datasets), base
 
 
@@ -68,7 +68,7 @@ def experiment_flow(root: str = ".", name: str = "nrp-table4", datasets: list[st
 
 def list_experiments(root: Path) -> list[str]:
     """One line per experiment: its title and, per dataset, present or what to download."""
-    base = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    base = load_user_yaml(root / "params.yaml")
     params = params_from_dict(copy.deepcopy(base))
     lines = []
     for name in experiment_names(root / "experiments"):

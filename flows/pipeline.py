@@ -1,32 +1,69 @@
-"""The whole DAG as one Prefect flow: acquire → ingest → validate → features → split → train → evaluate → report.
+"""The whole DAG as one Prefect flow: acquire → ingest → validate → features → split → train + evaluate → report.
 
-    python -m flows.pipeline [--dataset ml-100k]
+    python -m flows.pipeline [--dataset ml-100k] [--runner inline|threads|dask] [--workers N] [--address tcp://...]
 
-Every stage runs as a subflow, in order, and writes exactly the artifacts ``dvc repro`` writes. This flow
-always runs every stage (it is what a scheduled deployment runs); ``dvc repro`` is the tool that decides
-what is up to date and skips the rest.
+Every stage runs as a subflow and writes exactly the artifacts ``dvc repro`` writes. The train and evaluate
+runs are one grid of tasks on the task runner of ``params.yaml``'s ``fanout`` section (``flows/grid.py``;
+the default runs them one at a time); the report waits for every run. This flow always runs every stage (it
+is what a scheduled deployment runs); ``dvc repro`` is the tool that decides what is up to date.
+
+One source of truth with DVC: when the root is a DVC project (``dvc.yaml``) and the flow ran the dataset of
+``params.yaml``, it ends with ``dvc commit --force``, which records every stage's dependencies and outputs in
+``dvc.lock`` (and DVC's cache) exactly as ``dvc repro`` would have: a following ``dvc repro`` finds nothing to
+do, ``dvc push`` ships the flow's artifacts. ``--no-dvc-commit`` skips it.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from prefect import flow
 
 from flows.acquire import acquire_flow
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
-from flows.evaluate import evaluate_flow
 from flows.features import features_flow
+from flows.grid import add_fanout_arguments, fanout_overrides, run_grid
 from flows.ingest import ingest_flow
 from flows.report import report_flow
 from flows.split import split_flow
-from flows.train import train_flow
 from flows.validate import validate_flow
+from tasks.common.errors import HybridrecError
+
+
+class DvcCommitError(HybridrecError):
+    """``dvc commit`` after the flow failed."""
+
+
+def is_dvc_project(root: Path) -> bool:
+    return (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir()
+
+
+def dvc_commit(root: Path) -> str:
+    """``dvc commit --force`` in ``root`` (this interpreter's ``bin`` first on PATH, like ``make``)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet"], cwd=root, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise DvcCommitError(f"dvc commit in {root} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline_flow(root: str = ".", dataset: str | None = None, device: str | None = None) -> dict:
-    _, _, name = layout_and_params(root, dataset)
+def pipeline_flow(
+    root: str = ".",
+    dataset: str | None = None,
+    device: str | None = None,
+    runner: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    address: str | None = None,
+    dvc_commit_at_end: bool = True,
+) -> dict:
+    _, params, name = layout_and_params(root, dataset)
     timings: dict[str, float] = {}
 
     def stage(label: str, fn, **kw):  # type: ignore[no-untyped-def]
@@ -41,9 +78,14 @@ def pipeline_flow(root: str = ".", dataset: str | None = None, device: str | Non
     stage("validate", validate_flow)
     stage("features", features_flow)
     stage("split", split_flow)
-    stage("train", train_flow, device=device)
-    stage("evaluate", evaluate_flow, device=device)
+    fan = {"runner": runner, "workers": workers, "threads_per_worker": threads_per_worker, "address": address}
+    stage("train+evaluate", run_grid, device=device, **fan)
     out = stage("report", report_flow)
+    if dvc_commit_at_end and name == params.dataset and is_dvc_project(Path(root)):
+        t0 = time.perf_counter()
+        dvc_commit(Path(root))
+        timings["dvc-commit"] = round(time.perf_counter() - t0, 2)
+        logger().info("dvc commit: dvc.lock records this run's artifacts (dvc repro finds nothing to do)")
     publish(
         f"{name}-pipeline",
         f"Pipeline on {name}",
@@ -56,8 +98,13 @@ def pipeline_flow(root: str = ".", dataset: str | None = None, device: str | Non
 def main() -> int:
     ap = base_parser(__doc__.splitlines()[0])
     ap.add_argument("--device", default=None)
+    ap.add_argument("--no-dvc-commit", action="store_true", help="do not record the artifacts in dvc.lock at the end")
+    add_fanout_arguments(ap)
     a = ap.parse_args()
-    return run_cli(pipeline_flow, root=a.root, dataset=a.dataset, device=a.device)
+    fan = fanout_overrides(a)
+    fan.pop("timeout_s")
+    commit = not a.no_dvc_commit
+    return run_cli(pipeline_flow, root=a.root, dataset=a.dataset, device=a.device, dvc_commit_at_end=commit, **fan)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,18 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
+from flows.fanout import run_threads, with_threads
 from models.common.registry import resolve_model
 from tasks.training import RunId, TrainRecord, train_run
 
 
 @task(name="train-run")
-def train_task(root: str, dataset: str | None, model: str, split: str, device: str | None) -> TrainRecord:
+def train_task(
+    root: str, dataset: str | None, model: str, split: str, device: str | None, threads: int | None = None
+) -> TrainRecord:
+    """One run. ``threads``: torch threads of a fanned-out run (a Dask worker's own threads win; None: params)."""
     layout, params, name = layout_and_params(root, dataset)
+    params = with_threads(params, run_threads(threads))
     log = logger()
     return train_run(layout, params, RunId(name, model, split), progress=log.info, device=device)
 
@@ -33,6 +38,13 @@ def train_flow(
     for m in models:
         resolve_model(m, params.models)  # unknown model or variant names fail before any work, listing the valid ones
     results = [train_task(root, name, m, s, device) for m in models for s in splits]
+    key = f"{name}-train" + (f"-{model}-{split}" if model and split else "")
+    publish_training(name, key, results)
+    return results
+
+
+def publish_training(name: str, key: str, results: list[TrainRecord]) -> None:
+    """The training summary (markdown + table artifact) of ``results``."""
     rows = [
         {
             "model": r.model,
@@ -49,7 +61,6 @@ def train_flow(
         }
         for r in results
     ]
-    key = f"{name}-train" + (f"-{model}-{split}" if model and split else "")
     publish(
         key,
         f"Training on {name}",
@@ -60,7 +71,6 @@ def train_flow(
         ],
         rows,
     )
-    return results
 
 
 def main() -> int:

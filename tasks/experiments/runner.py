@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tasks.common.config import Params, params_from_dict
 from tasks.common.paths import Layout
+from tasks.common.safe_yaml import load_user_yaml
 from tasks.experiments.spec import Experiment
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def run_experiment(exp: Experiment, root: Path, progress: Callable[[str], None] 
     from tasks.evaluation.evaluate import evaluate_run
     from tasks.training import RunId, train_run
 
-    base = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    base = load_user_yaml(root / "params.yaml")
     probe = params_from_dict(copy.deepcopy(base))
     layout = workspace(root)
     outcomes: list[RunOutcome] = []

@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from models.common.registry import resolve_model
 from tasks.common.errors import ConfigError
+from tasks.common.safe_yaml import load_user_yaml
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 METRIC = re.compile(
@@ -141,7 +140,7 @@ def load_experiment(name: str, models: dict[str, dict[str, Any]], directory: Pat
     path = directory / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError("experiment", f"one of {experiment_names(directory)}", name)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_user_yaml(path)
     return parse_experiment(name, raw, models, path)
 
 
