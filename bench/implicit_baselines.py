@@ -23,12 +23,10 @@ import yaml
 
 from tasks.acquire import acquire_dataset
 from tasks.common.config import params_from_dict
-from tasks.common.manifest import read_manifest
 from tasks.common.paths import Layout
-from tasks.datasets.base import spec_from_manifest
 from tasks.evaluation.evaluate import evaluate_run
-from tasks.features import build_features
-from tasks.ingest import ingest_dataset, load_tables
+from tasks.features import build_dataset_features
+from tasks.ingest import ingest_dataset
 from tasks.splits.stage import make_splits
 from tasks.training import RunId, TrainRecord, train_run
 
@@ -83,12 +81,7 @@ def main() -> None:
             acquire_dataset(layout, dataset, params.acquire.source_dir, 30)
             ingest_dataset(layout, dataset)
             make_splits(layout, params, dataset)
-            tables = load_tables(layout, dataset)  # side information, as the features stage builds it
-            f = params.features
-            build_features(spec_from_manifest(read_manifest(layout.ingested(dataset))), tables["users"],
-                           tables["items"], tables["user_ids"].height, tables["item_ids"].height,
-                           layout.features(dataset), age_encoding=f.age_encoding, min_df=f.min_df,
-                           svd_k=f.svd_k, seed=f.seed)  # fmt: skip
+            build_dataset_features(layout, dataset, params.features)  # side information, as the stage builds it
             print(f"{dataset}: ingest + split {time.perf_counter() - t0:.1f}s", flush=True)
             for model in args.models:
                 for seed in args.seeds:

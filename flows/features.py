@@ -8,30 +8,14 @@ from __future__ import annotations
 from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, require_validated, run_cli
-from tasks.common.manifest import read_manifest
-from tasks.datasets.base import spec_from_manifest
-from tasks.features import build_features
-from tasks.ingest import load_tables
+from tasks.features import build_dataset_features
 
 
 @task(name="build-side-features")
 def features_task(root: str, dataset: str | None) -> dict:
     layout, params, name = layout_and_params(root, dataset)
     require_validated(layout, name)
-    t = load_tables(layout, name)
-    f = params.features
-    dims = build_features(
-        spec_from_manifest(read_manifest(layout.ingested(name))),  # the raw folder is not read after ingest
-        t["users"],
-        t["items"],
-        t["user_ids"].height,
-        t["item_ids"].height,
-        layout.features(name),
-        age_encoding=f.age_encoding,
-        min_df=f.min_df,
-        svd_k=f.svd_k,
-        seed=f.seed,
-    )
+    dims = build_dataset_features(layout, name, params.features)
     return {"dataset": name, **dims}
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -18,6 +19,10 @@ import scipy.sparse as sp
 
 from tasks.common.io import atomic_dir, read_json, read_npy, read_npz, write_json, write_npy, write_npz
 from tasks.datasets.base import Dataset, DatasetSpec, SideField
+
+if TYPE_CHECKING:
+    from tasks.common.config import FeatureParams
+    from tasks.common.paths import Layout
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 # GroupLens ML-1M age groups, reused for the "bucket" encoding.
@@ -184,6 +189,20 @@ def build_features(
         dims["paper"] = PAPER_DIMS.get(dataset.name, {})
         write_json(tmp / "dims.json", dims)
         return dims
+
+
+def build_dataset_features(layout: Layout, dataset: str, params: FeatureParams) -> dict[str, object]:
+    """The features stage on an ingested dataset: its manifest's side fields (the raw folder is not read after
+    ingest), its canonical tables, ``features.*`` from params; writes ``layout.features(dataset)``."""
+    from tasks.common.manifest import read_manifest
+    from tasks.datasets.base import spec_from_manifest
+
+    d = layout.ingested(dataset)  # the canonical tables the features read (train stages never import the ingest)
+    t = {name: pl.read_parquet(d / f"{name}.parquet") for name in ("users", "items", "user_ids", "item_ids")}
+    return build_features(spec_from_manifest(read_manifest(layout.ingested(dataset))), t["users"], t["items"],
+                          t["user_ids"].height, t["item_ids"].height, layout.features(dataset),
+                          age_encoding=params.age_encoding, min_df=params.min_df, svd_k=params.svd_k,
+                          seed=params.seed)  # fmt: skip
 
 
 def load_side_info(feature_dir: Path) -> SideInfo:

@@ -49,7 +49,7 @@ from models.common.context import TrainContext
 from models.common.layers import ACTIVATIONS, activation
 from models.common.samplers import PairBatch, pair_batches
 from models.common.sparse import SparseLinear, SparseRows, dense_or_sparse_rows
-from models.nrp.nrp_direct import check_sizes
+from models.nrp.nrp_direct import check_choices, check_sizes
 from tasks.common.errors import ConfigError
 
 SparseInput = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # embedding_bag (cols, offsets, values)
@@ -86,15 +86,13 @@ class HybridAEConfig(GradientConfig):
     def check(self, model: str) -> None:
         super().check(model)
         p = f"models.{model}"
-        for key, allowed in (
+        check_choices(p, self, (
             ("side", ("bow", "svd", "none")),
             ("side_loss", ("mse", "bce")),
             ("center", ("none", "global")),
             ("recon_output", ("sparse", "dense")),
             ("activation", tuple(ACTIVATIONS)),
-        ):
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(self, key))
+        ))
         if not self.encoder:
             raise ConfigError(f"{p}.encoder", "at least one layer size", [])
         check_sizes(p, self, "encoder")

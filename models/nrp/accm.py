@@ -42,7 +42,7 @@ from models.common.layers import ACTIVATIONS, mlp
 from models.common.registry import register_model
 from models.common.samplers import PairBatch
 from models.common.sparse import SparseLinear, SparseRows
-from models.nrp.nrp_direct import Encoder, check_sizes, side_encoder, split_scores
+from models.nrp.nrp_direct import Encoder, check_choices, check_sizes, side_encoder, split_scores
 from tasks.common.errors import ConfigError
 
 
@@ -74,13 +74,11 @@ class ACCMConfig(GradientConfig):
     def check(self, model: str) -> None:
         super().check(model)
         p = f"models.{model}"
-        for key, allowed in (
+        check_choices(p, self, (
             ("side", ("bow", "svd", "none")),
             ("prediction", ("dot", "mlp")),
             ("activation", tuple(ACTIVATIONS)),
-        ):
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(self, key))
+        ))
         if not self.encoder:
             raise ConfigError(f"{p}.encoder", "at least one layer size", [])
         if self.prediction == "mlp" and not self.predictor:

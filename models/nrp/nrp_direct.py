@@ -95,7 +95,7 @@ class NRPDirectConfig(GradientConfig):
     def check(self, model: str) -> None:
         super().check(model)
         p = f"models.{model}"
-        for key, allowed in (
+        check_choices(p, self, (
             ("side", ("bow", "svd", "none")),
             ("input_norm", ("none", "sqrt")),
             ("center", ("none", "global")),
@@ -103,9 +103,7 @@ class NRPDirectConfig(GradientConfig):
             ("rating_input", ("sparse", "dense")),
             ("precision", ("fp32", "bf16")),
             ("activation", tuple(ACTIVATIONS)),
-        ):
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(self, key))
+        ))
         if not self.encoder or not self.predictor:
             raise ConfigError(f"{p}.encoder", "non-empty encoder and predictor sizes", [self.encoder, self.predictor])
         check_sizes(p, self, "encoder", "predictor")
@@ -114,6 +112,13 @@ class NRPDirectConfig(GradientConfig):
                 raise ConfigError(f"{p}.{key}", "a probability in [0, 1)", getattr(self, key))
         if self.id_embedding < 0:
             raise ConfigError(f"{p}.id_embedding", "an integer >= 0 (0: no ID embedding)", self.id_embedding)
+
+
+def check_choices(p: str, cfg: object, table: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Every option ``key`` of ``cfg`` is one of its ``allowed`` values (``ConfigError`` listing them)."""
+    for key, allowed in table:
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(cfg, key))
 
 
 def check_sizes(p: str, cfg: object, *keys: str) -> None:

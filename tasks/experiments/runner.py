@@ -104,10 +104,8 @@ def _existing_instances(layout: Layout, dataset: str) -> list[str]:
 def prepare_dataset(exp: Experiment, dataset: str, root: Path, base: dict[str, Any], where: str) -> Params:
     """Acquire, ingest, build features and write the experiment's split instances (each only when missing)."""
     from tasks.acquire import acquire_dataset
-    from tasks.common.manifest import read_manifest
-    from tasks.datasets.base import spec_from_manifest
-    from tasks.features import build_features
-    from tasks.ingest import ingest_dataset, load_tables
+    from tasks.features import build_dataset_features
+    from tasks.ingest import ingest_dataset
     from tasks.splits.stage import make_splits
 
     layout = workspace(root)
@@ -121,11 +119,7 @@ def prepare_dataset(exp: Experiment, dataset: str, root: Path, base: dict[str, A
     ).exists():
         ingest_dataset(layout, dataset)
     if not (layout.features(dataset) / "dims.json").exists():
-        t = load_tables(layout, dataset)
-        f = params.features
-        build_features(spec_from_manifest(read_manifest(layout.ingested(dataset))), t["users"], t["items"],
-                       t["user_ids"].height, t["item_ids"].height, layout.features(dataset),
-                       age_encoding=f.age_encoding, min_df=f.min_df, svd_k=f.svd_k, seed=f.seed)  # fmt: skip
+        build_dataset_features(layout, dataset, params.features)
     if not set(wanted) <= set(have):
         make_splits(layout, params, dataset)
     return params
