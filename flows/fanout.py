@@ -207,6 +207,20 @@ def worker_specs(
 def local_cluster(settings: FanoutSettings, gpus: int, api_url: str | None = None) -> Iterator[Any]:
     """A LocalCluster on 127.0.0.1 (worker processes under nannies, no dashboard), closed on exit; its workers
     report task runs to the Prefect API ``api_url``."""
+    import dask
+
+    with dask.config.set(NANNY_CONFIG):
+        yield from _local_cluster(settings, gpus, api_url)
+
+
+NANNY_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+"""Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker by default: glibc then hands freed
+memory back to the OS past 64 KiB, and the next tensor of that size page-faults again. Training allocates such
+tensors every step; on this 2-core machine it made every run 2.5-3x slower in a worker than in the flow's
+process (bench/fanout.py, 2026-12-02). Workers keep glibc's default."""
+
+
+def _local_cluster(settings: FanoutSettings, gpus: int, api_url: str | None) -> Iterator[Any]:
     from distributed import LocalCluster, Nanny
 
     cluster = LocalCluster(
