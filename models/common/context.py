@@ -14,6 +14,23 @@ import torch
 from models.common.samplers import Interactions
 
 
+class UnbuiltSideInfo(dict):  # type: ignore[type-arg]
+    """The side sources of a dataset that declares side fields but whose features stage has not run: reading it
+    in any way is an error that says what to run, never an empty mapping a model silently trains without."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__()
+        self.what, self.message = what, message
+
+    def _refuse(self, *_: object, **__: object):  # type: ignore[no-untyped-def]
+        from tasks.common.errors import HybridrecError
+
+        raise HybridrecError(f"{self.what} side information is not built: {self.message}")
+
+    __getitem__ = get = keys = items = values = __iter__ = __len__ = __contains__ = _refuse
+    __bool__ = _refuse
+
+
 @dataclass
 class TrainContext:
     n_users: int

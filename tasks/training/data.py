@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from models.common.base import Recommender
-from models.common.context import TrainContext
+from models.common.context import TrainContext, UnbuiltSideInfo
 from models.common.registry import ModelSpec, resolve_model
 from tasks.common.config import parse_split_id
 from tasks.common.errors import ConfigError
@@ -87,6 +87,17 @@ def multilabel_sources(bow: sp.csr_matrix, vocab: list[str], fields: tuple[str, 
     return out
 
 
+def unbuilt_features(layout: Layout, dataset: str, manifest: DatasetManifest) -> str | None:
+    """Why the dataset's side matrices are missing (the features stage never finished for it), or None."""
+    if not (manifest.user_side or manifest.item_side):
+        return None
+    done = layout.features(dataset) / "dims.json"  # written last, with every matrix, in one rename
+    if done.exists():
+        return None
+    return (f"{done} is missing (the dataset declares side fields {[*manifest.user_side, *manifest.item_side]}); "
+            f"run `python -m flows.features --dataset {dataset}` (or `dvc repro features`) first")
+
+
 def build_run_data(
     layout: Layout, dataset: str, split_id: str, device: torch.device, task: str = "rating",
     positive_threshold: float = 4.0, loo_negatives: int = 99,
@@ -117,6 +128,7 @@ def build_run_data(
         if bow is not None and vocab_path.exists():
             for key, mat in multilabel_sources(bow, read_json(vocab_path), fields).items():
                 src.setdefault(key, mat)  # appended after the existing sources, never replacing one
+    unbuilt = unbuilt_features(layout, dataset, manifest)
     ctx = TrainContext(
         n_users=manifest.n_users,
         n_items=manifest.n_items,
@@ -125,8 +137,10 @@ def build_run_data(
         ratings=np.asarray(ratings, dtype=np.float32),
         rating_scale=manifest.rating_scale,
         device=device,
-        user_side={k: v for k, v in user_side.items() if v is not None},
-        item_side={k: v for k, v in item_side.items() if v is not None},
+        user_side=UnbuiltSideInfo("user", unbuilt) if unbuilt and manifest.user_side
+        else {k: v for k, v in user_side.items() if v is not None},
+        item_side=UnbuiltSideInfo("item", unbuilt) if unbuilt and manifest.item_side
+        else {k: v for k, v in item_side.items() if v is not None},
         implicit=manifest.implicit,
         weights=weights,
     )
