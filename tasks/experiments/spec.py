@@ -38,10 +38,18 @@ from tasks.common.errors import ConfigError
 from tasks.common.safe_yaml import load_user_yaml
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-METRIC = re.compile(
-    r"^(rmse|mae|precision|precision@\d+(\.\d+)?%|(hr|ndcg|recall|precision|mrr)@\d+_(sampled|full)|mrr_(sampled|full))$"
+BASE_METRIC = (
+    r"(rmse|mae|precision|precision@\d+(\.\d+)?%|(hr|ndcg|recall|precision|mrr)@\d+_(sampled|full)|mrr_(sampled|full))"
 )
+METRIC = re.compile(rf"^{BASE_METRIC}(\[(popularity|activity)=[0-9.]+(-[0-9.]+|\+)\])?$")
+"""A metric key of the metrics file, or one of a breakdown group (``artifacts/breakdowns``):
+``rmse[popularity=0.0-0.2]`` (CFN Table 2: the least popular fifth of the items), ``rmse[activity=1-5]``,
+``hr@10_sampled[activity=0-1]`` (NCAE Table 4: users by training count)."""
 LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.split("[")[0] in LOWER_IS_BETTER
 PROVENANCE = ("paper", "table", "row", "column")
 TOP_KEYS = {"title", "paper", "table", "metrics", "seeds", "proposed", "datasets", "models", "variants", "published",
             "caption", "max_epochs"}  # fmt: skip
@@ -163,7 +171,9 @@ def parse_experiment(name: str, raw: Any, models: dict[str, dict[str, Any]], pat
         raise err("metrics", "a non-empty list of metric keys", metrics)
     for m in metrics:
         if not isinstance(m, str) or not METRIC.match(m):
-            raise err("metrics", "metric keys as evaluate writes them (rmse, precision@10%, hr@10_sampled, ...)", m)
+            want = ("metric keys as evaluate writes them (rmse, precision@10%, hr@10_sampled, ...), optionally of a "
+                    "breakdown group (rmse[popularity=0.0-0.2], hr@10_sampled[activity=1-5])")
+            raise err("metrics", want, m)
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise err("seeds", "a non-empty list of integers >= 0", seeds)

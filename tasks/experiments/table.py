@@ -22,7 +22,7 @@ from scipy import stats
 
 from tasks.common.io import atomic_dir
 from tasks.common.paths import Layout
-from tasks.experiments.spec import LOWER_IS_BETTER, Experiment
+from tasks.experiments.spec import Experiment, lower_is_better
 
 NA = "data not available"
 
@@ -61,14 +61,35 @@ def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, pr
                    ) -> list[float] | None:  # fmt: skip
     out = []
     for split_id in exp.split_ids(dataset, protocol):
-        path = layout.metrics(dataset, model, split_id)
-        if not path.exists():
-            return None
-        value = json.loads(path.read_text(encoding="utf-8")).get(metric)  # the metrics file: numbers only
+        if "[" in metric:
+            path = layout.breakdowns(dataset, model, split_id)
+            value = breakdown_value(json.loads(path.read_text(encoding="utf-8")), metric) if path.exists() else None
+        else:
+            path = layout.metrics(dataset, model, split_id)
+            value = json.loads(path.read_text(encoding="utf-8")).get(metric) if path.exists() else None
         if value is None:
             return None
         out.append(float(value))
     return out
+
+
+def breakdown_value(record: dict[str, Any], key: str) -> float | None:
+    """The value of ``metric[popularity=<group>]`` / ``metric[activity=<bucket>]`` in a run's breakdowns record
+    (None when the run has no such group or the group had no test row)."""
+    metric, _, group = key.rstrip("]").partition("[")
+    kind, _, label = group.partition("=")
+    if kind == "popularity":
+        rows, name, label_key = record.get("rating_by_item_popularity") or [], metric, "group"
+    elif metric in ("rmse", "mae"):
+        rows, name, label_key = record.get("rating_by_user_activity") or [], metric, "bucket"
+    else:  # hr@10_sampled → the "sampled" activity table's hr@10 column
+        name, _, protocol = metric.rpartition("_")
+        rows, label_key = (record.get("ranking_by_user_activity") or {}).get(protocol) or [], "bucket"
+    for row in rows:
+        if row.get(label_key) == label:
+            value = row.get(name)
+            return None if value is None else float(value)
+    return None
 
 
 def per_user_values(layout: Layout, dataset: str, model: str, split_id: str, metric: str) -> pl.DataFrame | None:
@@ -197,7 +218,7 @@ def plot_png(exp: Experiment, cells: list[Cell]) -> bytes:
             ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.set_xticks(x, [c.model for c in mine], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{exp.column_label(dataset, protocol)}: {metric} "
-                     f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better)",
+                     f"({'lower' if lower_is_better(metric) else 'higher'} is better)",
                      fontsize=9)  # fmt: skip
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -146,3 +146,32 @@ def test_several_protocols_per_dataset_and_rows_that_do_not_apply() -> None:
     assert {c.status for c in cells if c.model == "bmf-small"} == {"not applicable"}
     with pytest.raises(ConfigError, match="--datasets"):
         exp.restricted(["ml-100k"])
+
+
+def test_breakdown_metric_keys_read_the_runs_breakdown_groups() -> None:
+    import numpy as np
+
+    from tasks.evaluation import breakdowns as bd
+    from tasks.experiments.spec import METRIC, lower_is_better
+    from tasks.experiments.table import breakdown_value
+
+    train_users, train_items = np.array([0, 1, 1, 2, 2, 2, 2, 2, 2]), np.array([0, 0, 1, 0, 1, 2, 3, 0, 1])
+    test_users, test_items = np.array([0, 1, 2]), np.array([3, 2, 1])
+    y, pred = np.array([4.0, 3.0, 5.0]), np.array([3.0, 3.5, 5.0])
+    hits = {"hr@10": np.array([1.0, 0.0, 1.0]), "ndcg@10": np.array([0.5, 0.0, 1.0])}
+    record = {
+        "rating_by_item_popularity": bd.popularity_table(train_items, 4, test_items, y, pred, n_groups=2),
+        "rating_by_user_activity": bd.activity_table(train_users, 3, test_users, {"rmse": (y - pred) ** 2}),
+        "ranking_by_user_activity": {"sampled": bd.activity_table(train_users, 3, test_users, hits)},
+    }
+    # items by training count: 3 (0), 2 (1), 1 (2), 0 (4) → the least popular half holds items 2 and 3
+    assert breakdown_value(record, "rmse[popularity=0.0-0.5]") == pytest.approx(np.sqrt((1.0 + 0.25) / 2))
+    assert breakdown_value(record, "rmse[popularity=0.5-1.0]") == pytest.approx(0.0)
+    assert breakdown_value(record, "hr@10_sampled[activity=0-1]") == 1.0  # user 0: one training row
+    assert breakdown_value(record, "ndcg@10_sampled[activity=1-5]") == 0.0  # user 1: two
+    assert breakdown_value(record, "hr@10_sampled[activity=5-10]") == 1.0  # user 2: six
+    assert breakdown_value(record, "hr@10_sampled[activity=100+]") is None  # nobody there
+    assert breakdown_value(record, "hr@10_full[activity=0-1]") is None  # no full-ranking table in this record
+    assert METRIC.match("rmse[popularity=0.0-0.2]") and METRIC.match("ndcg@100_full[activity=100+]")
+    assert not METRIC.match("rmse[popularity]") and not METRIC.match("rmse[colour=1-5]")
+    assert lower_is_better("rmse[popularity=0.0-0.2]") and not lower_is_better("hr@10_sampled[activity=0-1]")
