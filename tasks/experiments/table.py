@@ -73,6 +73,13 @@ def _metric_values(layout: Layout, exp: Experiment, model: str, dataset: str, pr
     return out
 
 
+def _missing(layout: Layout, exp: Experiment, model: str, dataset: str, protocol: str, metric: str) -> str:
+    """Why a cell has no value: its runs are not evaluated yet, or they are and do not measure ``metric``."""
+    files = [layout.breakdowns(dataset, model, s) if "[" in metric else layout.metrics(dataset, model, s)
+             for s in exp.split_ids(dataset, protocol)]  # fmt: skip
+    return "metric not measured" if all(f.exists() for f in files) else "not run"
+
+
 def breakdown_value(record: dict[str, Any], key: str) -> float | None:
     """The value of ``metric[popularity=<group>]`` / ``metric[activity=<bucket>]`` in a run's breakdowns record
     (None when the run has no such group or the group had no test row)."""
@@ -134,7 +141,7 @@ def build_cells(exp: Experiment, layout: Layout, available: dict[str, bool]) -> 
                 else:
                     values = _metric_values(layout, exp, model, dataset, protocol, metric)
                     if values is None:
-                        cell.status = "not run"
+                        cell.status = _missing(layout, exp, model, dataset, protocol, metric)
                     else:
                         cell.values = values
                         if ref is not None and model != proposed:

@@ -49,8 +49,8 @@ def _title_section(doc: Doc, dataset: str) -> None:
         " from the pipeline's artifacts (ingested statistics, "
         "validation outcome, side-information dimensions, per-run metrics and training histories). "
         "Results are mean ± sample standard deviation (ddof = 1) over the seeds of each split protocol; "
-        "published figures are the papers' own, recorded in ",
-        Code("tasks/report/published.py"),
+        "published figures are the papers' own, recorded with their provenance in ",
+        Code("experiments/*.yaml"),
         ". The report carries no timestamp: the same inputs give identical files.",
     )
 
@@ -417,7 +417,7 @@ def _unmatched_published_section(doc: Doc, dataset: str, summary: pl.DataFrame) 
     doc.heading(2, "Published figures without a matching run")
     figures = published_for(dataset)
     if not figures:
-        doc.para(f"No published figures are recorded for {dataset} in ", Code("tasks/report/published.py"), ".")
+        doc.para(f"No published figures are recorded for {dataset} in ", Code("experiments/*.yaml"), ".")
         return
     measured = set(summary.select(KEYS).iter_rows())
     unmatched = [p for p in figures if (p.dataset, p.protocol, p.model, p.metric) not in measured]

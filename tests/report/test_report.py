@@ -18,7 +18,8 @@ from tasks.report import (
     verdict,
     write_summary_csv,
 )
-from tasks.report.published import PUBLISHED, lookup, published_for
+from tasks.report.published import lookup, published_figures, published_for
+from tests.conftest import REPO
 
 DATASET = "ml-100k"
 RANDOM = "random-80-10-10"
@@ -182,30 +183,39 @@ def full_root(tmp_path: Path) -> Path:
 
 def test_published_lookup_values_and_sources() -> None:
     mf = lookup("ml-100k", RANDOM, "biased-mf", "rmse")
-    assert mf is not None and mf.value == pytest.approx(0.940) and mf.source == "NRP Table 4"
+    assert mf is not None and mf.value == pytest.approx(0.940)
+    assert mf.source.startswith("NRP, Table 2, row MF") and "ours adds biases" in mf.source
     nrp = lookup("ml-100k", RANDOM, "nrp-direct", "rmse")
-    assert nrp is not None and nrp.value == pytest.approx(0.897)
+    assert nrp is not None and nrp.value == pytest.approx(0.899) and nrp.experiment == "nrp-table2"
+    assert [p.value for p in published_for("ml-100k", RANDOM) if (p.model, p.metric) == ("nrp-direct", "rmse")] == [
+        0.899, 0.897, 0.897]  # Table 2, Table 4, Table 5: all listed, the first file's first
     assert lookup("ml-1m", RANDOM, "nrp-direct", "precision@10%").value == pytest.approx(0.581)
     assert lookup("ml-1m", RANDOM, "nrp-direct", "precision@25%").value == pytest.approx(0.699)
     # Table 2's precision has no stated p: it is kept apart from precision@10% / @25%.
     table2 = lookup("ml-100k", RANDOM, "nrp-direct", "precision")
-    assert table2 is not None and table2.value == pytest.approx(0.702) and table2.source.startswith("NRP Table 2")
+    assert table2 is not None and table2.value == pytest.approx(0.702) and table2.source.startswith("NRP, Table 2")
     assert lookup("ml-100k", RANDOM, "nrp-direct", "precision@10%") is None
     assert lookup("ml-100k", RANDOM, "nrp-direct", "precision@25%") is None
     # the model's own paper comes first where two papers publish the same key
-    assert lookup("ml-1m", "random-90-10", "autorec-i", "rmse").source.startswith("AutoRec")
-    assert lookup("ml-20m", "random-90-10", "cfn-i", "rmse").value == pytest.approx(0.7663)
+    assert lookup("ml-1m", "random-90-10-v10", "autorec-i", "rmse").source.startswith("AutoRec")
+    assert lookup("ml-20m", "random-90-10-v10", "cfn-i", "rmse").value == pytest.approx(0.7663)
+    assert lookup("ml-10m", "random-90-10-v10", "ncae", "rmse").value == pytest.approx(0.767)  # NCAE*
     assert lookup("deepcf-lastfm", "predefined", "gf-deepcf-lastfm", "hr@10_sampled").value == pytest.approx(0.889)
-    assert lookup("deepcf-atoy", "predefined", "cfnet", "ndcg@10_sampled").value == pytest.approx(0.216)
     assert lookup("ml-100k", RANDOM, "no-such-model", "rmse") is None
+    assert lookup("ml-100k", RANDOM, "hire", "rmse") is None  # not implemented: no run can match it
 
 
-def test_published_values_are_fractions() -> None:
-    for p in PUBLISHED:
+def test_published_figures_come_from_the_experiment_files_only() -> None:
+    figures = published_figures()
+    assert {p.experiment for p in figures} >= {"nrp-table2", "nrp-table3", "nrp-table4", "autorec-table1",
+                                               "cfn-table1", "cfn-table2", "ncae-table3", "gf-table2"}
+    for p in figures:
         if not p.metric.startswith("rmse"):
             assert 0.0 < p.value < 1.0, p
-        assert p.source
+        assert ", row " in p.source and ", column " in p.source, p
     assert {p.dataset for p in published_for("deepcf-amusic")} == {"deepcf-amusic"}
+    code = (REPO / "tasks" / "report" / "published.py").read_text()
+    assert "0.897" not in code and "0.940" not in code  # no figure is kept in code
 
 
 # --- collection and summary
@@ -242,8 +252,9 @@ def test_summarize_means_stds_and_published(full_root: Path) -> None:
             assert row["mean"] == pytest.approx(statistics.mean(values))
             assert row["std"] == pytest.approx(statistics.stdev(values))  # sample std, ddof = 1
     rmse = summary.filter(pl.col("metric") == "rmse").select("model", "published", "published_source").rows()
-    assert ("autorec-i", 0.921, "NRP Table 4") in rmse
-    assert ("biased-mf", 0.940, "NRP Table 4") in rmse
+    assert ("autorec-i", 0.921, "NRP, Table 4, row AutoRec, column ml100k") in rmse
+    mf_source = "NRP, Table 2, row MF, column ml100k RMSE (the paper's MF row; ours adds biases)"
+    assert ("biased-mf", 0.940, mf_source) in rmse
     precision = summary.filter(pl.col("metric").str.starts_with("precision"))
     assert precision["published"].null_count() == precision.height  # no p-matched figure for ml-100k
     loo = summary.filter(pl.col("protocol") == LOO)
@@ -298,7 +309,7 @@ def test_build_report_full(full_root: Path) -> None:
     assert "expect_table_row_count_to_be_between" in md
     assert "(data_docs/index.html)" in md
     assert "| item_bow | 2,478 | 2,479 | no (-1) |" in md
-    assert "NRP Table 4" in md and "0.921" in md
+    assert "NRP, Table 4, row AutoRec" in md and "0.921" in md
     assert "0.8936 ± 0.0046" in md  # autorec-i rmse
     assert "beats ✓" in md  # autorec-i 0.894 < 0.921
     assert "behind" in md  # biased-mf 0.9415 > 0.940
