@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from tasks.common.paths import Layout
+from tasks.report.breakdowns import breakdown_section
 from tasks.report.document import DASH, Code, Doc, Link
 from tasks.report.figures import Curve, _read_history, learning_curves_png, rating_histogram_png
 from tasks.report.inputs import _load_json
@@ -297,6 +298,7 @@ def _protocol_section(doc: Doc, root: Path, protocol: str, runs: list[dict[str, 
     _comparison_table(doc, summary)
     _timing_table(doc, runs)
     _curves(doc, root, protocol, runs)
+    breakdown_section(doc, root, runs[0]["dataset"], protocol, runs, f"breakdowns_{_safe_name(protocol)}")
 
 
 def _plural(n: int, word: str) -> str:

@@ -39,7 +39,9 @@ def check_outputs(root: Path, models: list[str], splits: list[str]) -> pl.DataFr
     assert set(summary["model"]) == set(models)
     html = (root / "reports" / "ml-100k" / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script src=" not in html
-    assert (root / "reports" / "ml-100k" / "report.md").exists()
+    md = (root / "reports" / "ml-100k" / "report.md").read_text()
+    assert "test RMSE by item popularity" in md and "test RMSE by user activity" in md and "Cold test rows" in md
+    assert "runs without a breakdowns file" not in md
     assert (root / "reports" / "ml-100k" / "data_docs" / "index.html").exists()
     return summary
 
