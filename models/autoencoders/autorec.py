@@ -10,6 +10,11 @@ than one size gives the deep variant, e.g. [500, 250, 500].
 
 The regulariser is spread over minibatches in proportion to their share of vectors, so summed over an
 epoch it equals the paper's (λ/2)(‖W‖² + ‖V‖²) once: λ keeps the paper's meaning.
+
+``sparse_updates`` (``models/common/sparse_optim.py``; default false = the above, bit for bit): V (the first
+layer) and W (the decoder) get row-sparse gradients over the minibatch's observed entries, the optimizer steps
+those rows only (Adam lazily), and their share of the regulariser is taken over the touched rows r, each weighted
+by m_r (steps per epoch / expected minibatches touching r), an unbiased per-step estimate of ‖W‖² + ‖V‖².
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.common.base import GradientConfig, Recommender, StepLoss
+from models.common.base import Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.layers import activation, mlp
 from models.common.registry import register_model
-from models.common.sparse import SparseLinear, SparseRows
+from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
+from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
 from tasks.common.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class AutoRecConfig(GradientConfig):
+class AutoRecConfig(SparseGradientConfig):
     hidden: tuple[int, ...] = (500,)
     """Hidden layer sizes; more than one gives the deep variant, e.g. [500, 250, 500]."""
     activation: str = "sigmoid"
@@ -77,6 +83,18 @@ class AutoRec(Recommender):
         other = ctx.user_counts if self.item_based else ctx.item_counts
         self.register_buffer("dim_known", torch.as_tensor(other > 0, device=ctx.device))
         self._active = np.flatnonzero(counts > 0)
+        self.sparse = cfg.use_sparse(dim)
+        self.row_steps: torch.Tensor | None = None  # m_r of the lazy regulariser (not a buffer: data, not state)
+        if self.sparse:
+            cc = column_counts(self.vectors.indices, self._active, self.vectors.indptr, dim)
+            m = steps_per_touch(cc, len(self._active), cfg.batch_size)
+            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=ctx.device)
+
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        if not self.sparse:
+            return super().make_optimizer()
+        params = [p for p in self.parameters() if p.requires_grad]
+        return sparse_optimizer(params, self.cfg.optimizer, self.cfg.lr, f"models.{self.name}.optimizer")
 
     def encode(self, vec_ids: torch.Tensor) -> torch.Tensor:
         cols, offsets, vals = self.rows.gather(vec_ids)
@@ -84,6 +102,13 @@ class AutoRec(Recommender):
 
     def weight_norm(self) -> torch.Tensor:
         total = self.encoder.weight.pow(2).sum() + self.dec_w.pow(2).sum()
+        for m in self.deep.modules():
+            if isinstance(m, nn.Linear):
+                total = total + m.weight.pow(2).sum()
+        return total
+
+    def deep_norm(self) -> torch.Tensor:
+        total = torch.zeros((), device=self.dec_w.device)
         for m in self.deep.modules():
             if isinstance(m, nn.Linear):
                 total = total + m.weight.pow(2).sum()
@@ -97,12 +122,31 @@ class AutoRec(Recommender):
             yield torch.as_tensor(order[s : s + bs], dtype=torch.long, device=dev)
 
     def batch_loss(self, vec_ids: torch.Tensor) -> StepLoss:
+        if self.sparse:
+            return self._sparse_batch_loss(vec_ids)
         h = self.encode(vec_ids)
         cols, _, vals, row_of = self.rows.gather_with_rows(vec_ids)
         out = self.f((self.dec_w[cols] * h[row_of]).sum(-1) + self.dec_b[cols])
         sse = (out - vals).pow(2).sum()
         share = len(vec_ids) / max(len(self._active), 1)
         norm = self.weight_norm()
+        objective = sse + 0.5 * self.cfg.l2 * share * norm
+        n = max(len(vals), 1)
+        return StepLoss(objective, {"mse": sse.detach() / n, "reg": 0.5 * self.cfg.l2 * norm.detach()}, weight=n)
+
+    def _sparse_batch_loss(self, vec_ids: torch.Tensor) -> StepLoss:
+        """``sparse_updates``: the same loss over the touched rows of V and W (``RowBlock``); the regulariser's V, W
+        part is Σ_{touched r} m_r (‖V_r‖² + ‖W_r‖²), an unbiased estimate of ‖V‖² + ‖W‖²."""
+        assert self.row_steps is not None
+        cols, offsets, vals, row_of = self.rows.gather_with_rows(vec_ids)
+        block = RowBlock(cols)
+        v_rows, w_rows = block.take(self.encoder.weight), block.take(self.dec_w)
+        h = self.deep(self.g(self.encoder.forward_block(block, v_rows, offsets, vals)))
+        out = self.f((w_rows[block.local] * h[row_of]).sum(-1) + self.dec_b[cols])
+        sse = (out - vals).pow(2).sum()
+        share = len(vec_ids) / max(len(self._active), 1)
+        m = self.row_steps[block.rows]
+        norm = weighted_sq_norm(v_rows, m) + weighted_sq_norm(w_rows, m) + self.deep_norm()
         objective = sse + 0.5 * self.cfg.l2 * share * norm
         n = max(len(vals), 1)
         return StepLoss(objective, {"mse": sse.detach() / n, "reg": 0.5 * self.cfg.l2 * norm.detach()}, weight=n)

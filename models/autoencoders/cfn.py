@@ -27,6 +27,11 @@ items; CFN++ are the same classes with ``side: [<source>, ...]`` (params variant
   published configs (Autoencoders_cf ``conf.movieLens.10M.V.lua``: lr 0.069, decay 0.296, weightDecay 0.053,
   minibatch 35) suggest lr and weight decay are a factor 10 smaller at this loss normalisation: the defaults
   here are those.
+* ``sparse_updates`` (``models/common/sparse_optim.py``; default false = all of the above, bit for bit): the first
+  layer's W' rows and the decoder's V' rows get row-sparse gradients over the minibatch's known entries; Torch7
+  SGD steps those rows only, decaying each touched row r by (1 − lr_t·l2)^{m_r} (m_r = steps per epoch / expected
+  minibatches touching r: the decay of the steps it was not touched, in expectation); with adam & co. the (l2/2)‖θ‖²
+  of W', V' is Σ_{touched r} m_r ‖θ_r‖² (lazy Adam moments).
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from torch import nn
 from models.common.base import OPTIMIZERS, GradientConfig, Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.registry import register_model
-from models.common.sparse import SparseLinear, SparseRows
+from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
+from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
 from models.common.torch7_sgd import Torch7SGD
 from tasks.common.errors import ConfigError
 
@@ -54,7 +60,7 @@ DECAY_UNITS = ("epoch", "step")
 
 
 @dataclass(frozen=True)
-class CFNConfig(GradientConfig):
+class CFNConfig(SparseGradientConfig):
     hidden: tuple[int, ...] = (600,)
     """Hidden layer sizes (tanh); the paper's "2-layer CFN" is one hidden layer of 600."""
     masking: float = 0.25
@@ -90,6 +96,7 @@ class CFNConfig(GradientConfig):
             raise ConfigError(f"models.{model}.optimizer", f"one of {choices}", self.optimizer)
         base = dataclasses.replace(self, optimizer="sgd") if self.optimizer == TORCH7 else self
         GradientConfig.check(base, model)
+        self.check_sparse_updates(model)
         if not self.hidden or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in self.hidden):
             raise ConfigError(f"models.{model}.hidden", "one or more positive hidden sizes", list(self.hidden))
         if self.decay_per not in DECAY_UNITS:
@@ -190,6 +197,12 @@ class CFN(Recommender):
         self.dec_w = nn.Parameter(_uniform_(torch.empty(dim, k), k))
         self.dec_b = nn.Parameter(_uniform_(torch.empty(dim), k))
         self.to(dev)
+        self.sparse = cfg.use_sparse(dim)
+        self.row_steps: torch.Tensor | None = None  # m_r of the lazy decay (not a buffer: data, not state)
+        if self.sparse:
+            m = steps_per_touch(column_counts(centred.indices, self._active, centred.indptr, dim), len(self._active),
+                                cfg.batch_size)  # fmt: skip
+            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=dev)
 
     # --- network --------------------------------------------------------------------------------------
     def side_block(self, vec_ids: torch.Tensor) -> torch.Tensor:
@@ -207,7 +220,11 @@ class CFN(Recommender):
         if hidden is not None:
             vals = torch.where(hidden, torch.zeros_like(vals), vals)
         y = self.side_block(vec_ids)
-        h = torch.tanh(self.first(cols, offsets, vals) + y @ self.first_side)
+        return self._upper(self.first(cols, offsets, vals), y)
+
+    def _upper(self, first: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """{h_L, y} from the first layer's sparse product W'x + b1 (Eq. 4)."""
+        h = torch.tanh(first + y @ self.first_side)
         for lin in self.hidden_layers:
             h = torch.tanh(lin(torch.cat([h, y], 1)))
         return torch.cat([h, y], 1)
@@ -215,13 +232,16 @@ class CFN(Recommender):
     # --- training -------------------------------------------------------------------------------------
     def make_optimizer(self) -> torch.optim.Optimizer | None:
         cfg = self.cfg
+        if cfg.optimizer != TORCH7 and self.sparse:
+            params = [p for p in self.parameters() if p.requires_grad]
+            return sparse_optimizer(params, cfg.optimizer, cfg.lr, f"models.{self.name}.optimizer")
         if cfg.optimizer != TORCH7:
             return super().make_optimizer()
         per_epoch = math.ceil(len(self._active) / cfg.batch_size) if cfg.decay_per == "epoch" else 0
         groups = [{"params": self.decayed(), "weight_decay": cfg.l2},
                   {"params": self.undecayed(), "weight_decay": 0.0}]  # fmt: skip
         return Torch7SGD([g for g in groups if g["params"]], lr=cfg.lr, lr_decay=cfg.lr_decay_t7,
-                         steps_per_epoch=max(per_epoch, 0))  # fmt: skip
+                         steps_per_epoch=max(per_epoch, 0), row_steps=self.row_steps)  # fmt: skip
 
     def decayed(self) -> list[nn.Parameter]:
         """The parameters λ‖W‖² covers: the weights, and the biases too with ``decay_biases``."""
@@ -242,6 +262,8 @@ class CFN(Recommender):
 
     def batch_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> StepLoss:
         vec_ids, hidden = batch
+        if self.sparse:
+            return self._sparse_batch_loss(vec_ids, hidden)
         z = self.code(vec_ids, hidden)
         cols, _, vals, row_of = self.rows.gather_with_rows(vec_ids)
         out = torch.tanh((self.dec_w[cols] * z[row_of]).sum(-1) + self.dec_b[cols])
@@ -250,6 +272,31 @@ class CFN(Recommender):
         objective = (weights * sq).sum() / max(len(vec_ids), 1)  # Eq. 1 per vector, mean over the minibatch
         if self.cfg.optimizer != TORCH7 and self.cfg.l2 > 0:
             objective = objective + 0.5 * self.cfg.l2 * sum(p.pow(2).sum() for p in self.decayed())
+        return self._step_loss(objective, sq, vals, hidden)
+
+    def _sparse_batch_loss(self, vec_ids: torch.Tensor, hidden: torch.Tensor) -> StepLoss:
+        """``sparse_updates``: Eq. 1 through the touched rows of W' and V' (``RowBlock``, row-sparse gradients);
+        with a non-Torch7 optimizer their (l2/2)‖θ‖² is the lazy Σ_{touched r} m_r ‖θ_r‖²."""
+        cols, offsets, vals, row_of = self.rows.gather_with_rows(vec_ids)
+        block = RowBlock(cols)
+        w_rows, v_rows = block.take(self.first.weight), block.take(self.dec_w)
+        x = torch.where(hidden, torch.zeros_like(vals), vals)
+        z = self._upper(self.first.forward_block(block, w_rows, offsets, x), self.side_block(vec_ids))
+        out = torch.tanh((v_rows[block.local] * z[row_of]).sum(-1) + self.dec_b[cols])
+        sq = (out - vals).pow(2)
+        weights = torch.where(hidden, torch.full_like(sq, self.cfg.alpha), torch.full_like(sq, self.cfg.beta))
+        objective = (weights * sq).sum() / max(len(vec_ids), 1)
+        if self.cfg.optimizer != TORCH7 and self.cfg.l2 > 0:
+            assert self.row_steps is not None
+            m = self.row_steps[block.rows]
+            wide = {id(self.first.weight), id(self.dec_w)}
+            reg = weighted_sq_norm(w_rows, m) + weighted_sq_norm(v_rows, m)
+            reg = reg + sum((p.pow(2).sum() for p in self.decayed() if id(p) not in wide), torch.zeros_like(reg))
+            objective = objective + 0.5 * self.cfg.l2 * reg
+        return self._step_loss(objective, sq, vals, hidden)
+
+    def _step_loss(self, objective: torch.Tensor, sq: torch.Tensor, vals: torch.Tensor, hidden: torch.Tensor
+                   ) -> StepLoss:  # fmt: skip
         n = max(len(vals), 1)
         sq_r = sq.detach() * self.scale**2  # in rating units
         n_hid = hidden.sum()

@@ -45,6 +45,12 @@ validation is logged but they never give the best checkpoint. The epoch count li
 continues the same stage).
 
 Prediction (explicit): a user or item without a training rating gets the training mean.
+
+``sparse_updates`` (``models/common/sparse_optim.py``; default false = all of the above, bit for bit): the first
+layer's weight and, in the explicit setting, the output layers' weights (only observed outputs are computed) get
+row-sparse gradients over the minibatch's observed entries; the optimizer steps those rows only (Adam lazily), and
+their share of (λ/2)‖W⁺‖² is Σ_{touched r} m_r ‖W_r‖² (m_r = steps per epoch / expected minibatches touching r,
+an unbiased per-step estimate). The implicit setting's dense output layer stays dense.
 """
 
 from __future__ import annotations
@@ -65,7 +71,8 @@ from models.common.base import GradientConfig, Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.layers import activation
 from models.common.registry import register_model
-from models.common.sparse import SparseLinear, SparseRows
+from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
+from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
 from tasks.common.errors import ConfigError
 
 SETTINGS = ("auto", "explicit", "implicit")
@@ -78,7 +85,7 @@ AUTO = -1.0
 
 
 @dataclass(frozen=True)
-class NCAEConfig(GradientConfig):
+class NCAEConfig(SparseGradientConfig):
     setting: str = "auto"
     """auto (explicit on rated data, implicit on implicit feedback) | explicit | implicit."""
     vectors: str = "auto"
@@ -120,6 +127,7 @@ class NCAEConfig(GradientConfig):
         if self.l2 != AUTO and self.l2 < 0:
             raise ConfigError(f"{p}.l2", "a number >= 0 (or -1: the setting's default)", self.l2)
         GradientConfig.check(dataclasses.replace(self, l2=0.0), model)
+        self.check_sparse_updates(model)
         if getattr(self, "full_batch", False):  # rprop / lbfgs re-evaluate the objective: dropout would change it
             raise ConfigError(f"{p}.optimizer", "a minibatch optimizer (adam | rmsprop | sgd | adagrad): input "
                               "dropout redraws its masks at every evaluation", self.optimizer)  # fmt: skip
@@ -162,6 +170,10 @@ class OutputLayer(nn.Module):
     def pairs(self, h: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Pre-activation of output ``cols[e]`` for code ``h[e]`` (one row of h per entry)."""
         return (self.weight[cols] * h).sum(-1) + self.bias[cols]
+
+    def pairs_block(self, h: torch.Tensor, block: RowBlock, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``pairs(h, cols)`` through ``rows = block.take(self.weight)`` (row-sparse gradient)."""
+        return (rows[block.local] * h).sum(-1) + self.bias[cols]
 
     def dense(self, h: torch.Tensor) -> torch.Tensor:
         return h @ self.weight.T + self.bias
@@ -248,6 +260,12 @@ class NCAE(Recommender):
         self.rows = SparseRows(train, dev)
         lengths = np.diff(sp.csr_matrix(train).indptr)
         self._active = np.flatnonzero(lengths > 0)
+        self.sparse = cfg.use_sparse(dim)
+        self.row_steps: torch.Tensor | None = None  # m_r of the lazy L2 (not a buffer: data, not state)
+        if self.sparse:
+            m = steps_per_touch(column_counts(train.indices, self._active, train.indptr, dim), len(self._active),
+                                cfg.batch_size)  # fmt: skip
+            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=dev)
 
         lo, hi = (float(v) for v in ctx.rating_scale)
         self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2 + cfg.output_margin
@@ -292,11 +310,16 @@ class NCAE(Recommender):
         return nullcontext() if on else torch.no_grad()
 
     def _encode(
-        self, cols: torch.Tensor, offsets: torch.Tensor, x: torch.Tensor, n_layers: int, frozen: int
+        self, cols: torch.Tensor, offsets: torch.Tensor, x: torch.Tensor, n_layers: int, frozen: int,
+        block: RowBlock | None = None,
     ) -> list[torch.Tensor]:
-        """Activations z_1 … z_{n_layers} (Eq. 4, then dense tanh layers); the first ``frozen`` without gradient."""
+        """Activations z_1 … z_{n_layers} (Eq. 4, then dense tanh layers); the first ``frozen`` without gradient.
+        With ``block`` (sparse updates) the first layer goes through its touched rows."""
         with self._grad(frozen < 1):
-            zs = [torch.tanh(self.first(cols, offsets, x))]
+            if block is None:
+                zs = [torch.tanh(self.first(cols, offsets, x))]
+            else:
+                zs = [torch.tanh(self.first.forward_block(block, block.take(self.first.weight), offsets, x))]
         for k in range(1, n_layers):
             with self._grad(frozen <= k):
                 zs.append(torch.tanh(self.layers[k - 1](zs[-1])))
@@ -350,8 +373,9 @@ class NCAE(Recommender):
         x = vals * kept / (1.0 - q)  # Eq. 3: dropped entries weigh 0 in the embedding_bag
         n_hidden = len(self.hidden)
         kind, k = self._stage if self._stage is not None else ("F", n_hidden)
+        block = RowBlock(cols) if self.sparse else None
         if kind == "U":
-            zs = self._encode(cols, offsets, x, k + 1, frozen=k)
+            zs = self._encode(cols, offsets, x, k + 1, frozen=k, block=block)
             dec = self.decoders[f"U{k}"]
             if k == 0:  # the dense input vector, unobserved entries 0
                 target = torch.zeros(len(vec_ids), self.dim, device=vals.device)
@@ -362,10 +386,14 @@ class NCAE(Recommender):
             err = (recon - target).pow(2).mean(-1).mean()
         else:
             depth, frozen = {"S": (k + 1, k), "V": (n_hidden, n_hidden), "F": (n_hidden, 0)}[kind]
-            zs = self._encode(cols, offsets, x, depth, frozen)
+            zs = self._encode(cols, offsets, x, depth, frozen, block=block)
             dec = self.decoders[f"S{k}"] if kind == "S" and k < n_hidden - 1 else self.out
-            err = self._supervised(zs[-1], dec, cols, vals, row_of, kept, len(vec_ids))
-        reg = sum((q_.pow(2).sum() for m in self._trained() for q_ in m.parameters()), torch.zeros((), device=x.device))
+            err = self._supervised(zs[-1], dec, cols, vals, row_of, kept, len(vec_ids), block)
+        if block is None:
+            reg = sum((q_.pow(2).sum() for m in self._trained() for q_ in m.parameters()),
+                      torch.zeros((), device=x.device))  # fmt: skip
+        else:
+            reg = self._lazy_reg(block)
         objective = err + 0.5 * self.l2 * reg
         stage_no = float(len(self.stages) if self._stage is None else self.stages.index(self._stage))
         logs = {"err": err.detach(), "reg": 0.5 * self.l2 * reg.detach(), "stage": stage_no}
@@ -380,10 +408,15 @@ class NCAE(Recommender):
         row_of: torch.Tensor,
         kept: torch.Tensor,
         n_rows: int,
+        block: RowBlock | None = None,
     ) -> torch.Tensor:
         """Batch mean of Eq. 5 (explicit: observed outputs only) or Eq. 11 (implicit: every output)."""
         if self.explicit:
-            pred = self._output(dec.pairs(h[row_of], cols))
+            if block is None:
+                pre = dec.pairs(h[row_of], cols)
+            else:
+                pre = dec.pairs_block(h[row_of], block, block.take(dec.weight), cols)
+            pred = self._output(pre)
             n_known = torch.bincount(row_of, minlength=n_rows).clamp(min=1).to(pred.dtype)
             w = torch.where(kept, self.cfg.beta, self.cfg.alpha) / n_known[row_of]
             return (w * (pred - vals).pow(2)).sum() / n_rows
@@ -392,6 +425,24 @@ class NCAE(Recommender):
         c = self.confidence
         total = (out.pow(2) * c).sum() - (known.pow(2) * c[cols]).sum() + (known - 1.0).pow(2).sum()
         return total / n_rows
+
+    def _lazy_reg(self, block: RowBlock) -> torch.Tensor:
+        """‖W⁺‖² of the stage's trained modules with the row-sparse weights (the first layer's; the explicit
+        output layers') replaced by their lazy estimate Σ_{touched r} m_r ‖W_r‖²."""
+        assert self.row_steps is not None
+        m = self.row_steps[block.rows]
+        total = torch.zeros((), device=m.device)
+        for mod in self._trained():
+            for name, q in mod.named_parameters():
+                wide = name == "weight" and (mod is self.first or (self.explicit and isinstance(mod, OutputLayer)))
+                total = total + (weighted_sq_norm(block.take(q), m) if wide else q.pow(2).sum())
+        return total
+
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        if not self.sparse:
+            return super().make_optimizer()
+        params = [p for p in self.parameters() if p.requires_grad]
+        return sparse_optimizer(params, self.cfg.optimizer, self.cfg.lr, f"models.{self.name}.optimizer")
 
     # --- inference ------------------------------------------------------------------------------------
     def _fallback(self, out: torch.Tensor, known: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,8 @@ class SparseRows:
 
 
 class SparseLinear(nn.Module):
-    """y = x W + b for sparse x given as embedding_bag inputs; weight is (in_features, out_features)."""
+    """y = x W + b for sparse x given as embedding_bag inputs; weight is (in_features, out_features).
+    ``forward_block``: the same through a ``RowBlock`` (the weight's gradient is then row-sparse)."""
 
     def __init__(self, in_features: int, out_features: int, init: str = "uniform") -> None:
         super().__init__()
@@ -59,6 +60,30 @@ class SparseLinear(nn.Module):
     def forward(self, cols: torch.Tensor, offsets: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
         out = F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals)
         return out + self.bias
+
+    def forward_block(self, block: RowBlock, rows: torch.Tensor, offsets: torch.Tensor, vals: torch.Tensor
+                      ) -> torch.Tensor:  # fmt: skip
+        """``forward(cols, offsets, vals)`` through ``rows = block.take(self.weight)`` (same values; the weight's
+        gradient is row-sparse)."""
+        out = F.embedding_bag(block.local, rows, offsets, mode="sum", per_sample_weights=vals)
+        return out + self.bias
+
+
+class RowBlock:
+    """The distinct rows a minibatch's entries ``cols`` touch (sorted) and each entry's position among them.
+    ``take(weight)`` is ``weight[rows]`` whose gradient reaches ``weight`` as a sparse COO tensor over those rows
+    only: a step then costs O(touched rows · k) for the (n × k) weight, not O(n · k) (``sparse_updates``)."""
+
+    def __init__(self, cols: torch.Tensor) -> None:
+        self.rows, self.local = torch.unique(cols, sorted=True, return_inverse=True)
+
+    def take(self, weight: torch.Tensor) -> torch.Tensor:
+        return F.embedding(self.rows, weight, sparse=True)
+
+
+def weighted_sq_norm(rows: torch.Tensor, row_weight: torch.Tensor) -> torch.Tensor:
+    """Σ_r row_weight[r] ‖rows[r]‖² (the lazy L2 of a ``RowBlock``'s rows, ``row_weight`` = m_r of those rows)."""
+    return (rows.pow(2).sum(-1) * row_weight).sum()
 
 
 def dense_or_sparse_rows(matrix: sp.csr_matrix | np.ndarray, device: torch.device) -> SparseRows | torch.Tensor:
