@@ -38,8 +38,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .  # the `hybridrec` command
 	touch $@
 
+# glibc malloc for training processes (tasks/common/malloc.py: large tensors stay in the heap; HYBRIDREC_MALLOC=default
+# keeps glibc's behaviour)
+MALLOC := $(if $(filter default,$(HYBRIDREC_MALLOC)),,MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=8589934592)
+
 run: setup
-	@start=$$(date +%s); \
+	@$(if $(MALLOC),export $(MALLOC);) start=$$(date +%s); \
 	$(PY) -m flows.acquire --dataset $(DATASET) && \
 	$(DVC) add -q data && \
 	$(PY) -m flows.with_server -- $(DVC) repro && \
@@ -69,7 +73,7 @@ deploy-pool: setup
 	$(PY) -m flows.deploy --pool $(POOL) --create-pool
 
 worker: setup
-	$(PY) -m flows.worker --pool $(POOL)
+	env $(MALLOC) $(PY) -m flows.worker --pool $(POOL)
 
 bench-fanout: setup
 	$(PY) -m bench.fanout --workers 2 --threads-per-worker 1

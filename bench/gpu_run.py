@@ -54,6 +54,7 @@ import dataclasses
 import inspect
 import itertools
 import json
+import os
 import re
 import resource
 import subprocess
@@ -76,6 +77,7 @@ from models.common.base import Recommender
 from models.common.registry import get_model_class, model_names, resolve_model
 from tasks.common.config import Params, load_params
 from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.malloc import malloc_env
 from tasks.common.paths import Layout
 from tasks.evaluation.evaluate import evaluate_run
 from tasks.evaluation.ranking import full_ranking_per_user
@@ -582,7 +584,8 @@ def _worker_argv(args: argparse.Namespace, root: Path, split: str, model: str) -
 
 
 def _isolated(argv: list[str], name: str, params: Params) -> dict[str, Any]:
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    env = {**os.environ, **malloc_env()}  # tasks/common/malloc.py
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, env=env)
     rows = [line[4:] for line in proc.stdout.splitlines() if line.startswith("ROW ")]
     if proc.returncode or not rows:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from tasks.common.malloc import malloc_env
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT = "random-80-10-10-s0"
@@ -80,7 +83,7 @@ def prepare_synthetic(root: Path, users: int, items: int, ratings: int) -> None:
             "acquire_dataset(L, 'synthetic', P.acquire.source_dir, 30); ingest_dataset(L, 'synthetic'); "
             "make_splits(L, P, 'synthetic'); build_dataset_features(L, 'synthetic', P.features)")  # fmt: skip
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env={**os.environ, **malloc_env()})
     print(f"data: generated, ingested, split and featurised in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -99,7 +102,8 @@ def main() -> None:
     print(f"{'model':<12} {'params':>12} {'s/epoch':>9} {'load s':>7} {'peak RSS':>9} {'GPU peak':>9}  device")
     for model in a.models:
         code = EPOCH.format(root=str(root), device=a.device, model=model, split=SPLIT)
-        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True, check=False,
+                              env={**os.environ, **malloc_env()})
         out = proc.stdout
         if proc.returncode:
             print(f"{model:<12} failed (exit {proc.returncode})")

@@ -179,7 +179,9 @@ def prefect_api_url() -> str:
 
 
 def worker_env(threads: int, gpu: int | None, api_url: str | None = None) -> dict[str, str]:
-    env = {name: str(threads) for name in THREAD_ENV}
+    from tasks.common.malloc import malloc_env
+
+    env = {**malloc_env(), **{name: str(threads) for name in THREAD_ENV}}  # malloc: see tasks/common/malloc.py
     if api_url:
         env["PREFECT_API_URL"] = api_url
     if gpu is not None:
