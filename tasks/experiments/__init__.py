@@ -1,0 +1,1 @@
+"""Experiments as files: the papers' tables (experiments/*.yaml) — spec, runner and table."""
