@@ -31,7 +31,7 @@ from models.common.context import TrainContext
 from models.common.layers import activation, mlp
 from models.common.registry import register_model
 from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
-from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
+from models.common.sparse_optim import SparseGradientConfig, row_steps_of, sparse_optimizer
 from tasks.common.errors import ConfigError
 
 
@@ -86,9 +86,7 @@ class AutoRec(Recommender):
         self.sparse = cfg.use_sparse(dim)
         self.row_steps: torch.Tensor | None = None  # m_r of the lazy regulariser (not a buffer: data, not state)
         if self.sparse:
-            cc = column_counts(self.vectors.indices, self._active, self.vectors.indptr, dim)
-            m = steps_per_touch(cc, len(self._active), cfg.batch_size)
-            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=ctx.device)
+            self.row_steps = row_steps_of(self.vectors, self._active, dim, cfg.batch_size, ctx.device)
 
     def make_optimizer(self) -> torch.optim.Optimizer | None:
         if not self.sparse:

@@ -51,7 +51,7 @@ from models.common.base import OPTIMIZERS, GradientConfig, Recommender, StepLoss
 from models.common.context import TrainContext
 from models.common.registry import register_model
 from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
-from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
+from models.common.sparse_optim import SparseGradientConfig, row_steps_of, sparse_optimizer
 from models.common.torch7_sgd import Torch7SGD
 from tasks.common.errors import ConfigError
 
@@ -200,9 +200,7 @@ class CFN(Recommender):
         self.sparse = cfg.use_sparse(dim)
         self.row_steps: torch.Tensor | None = None  # m_r of the lazy decay (not a buffer: data, not state)
         if self.sparse:
-            m = steps_per_touch(column_counts(centred.indices, self._active, centred.indptr, dim), len(self._active),
-                                cfg.batch_size)  # fmt: skip
-            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=dev)
+            self.row_steps = row_steps_of(centred, self._active, dim, cfg.batch_size, dev)
 
     # --- network --------------------------------------------------------------------------------------
     def side_block(self, vec_ids: torch.Tensor) -> torch.Tensor:

@@ -72,7 +72,7 @@ from models.common.context import TrainContext
 from models.common.layers import activation
 from models.common.registry import register_model
 from models.common.sparse import RowBlock, SparseLinear, SparseRows, weighted_sq_norm
-from models.common.sparse_optim import SparseGradientConfig, column_counts, sparse_optimizer, steps_per_touch
+from models.common.sparse_optim import SparseGradientConfig, row_steps_of, sparse_optimizer
 from tasks.common.errors import ConfigError
 
 SETTINGS = ("auto", "explicit", "implicit")
@@ -263,9 +263,7 @@ class NCAE(Recommender):
         self.sparse = cfg.use_sparse(dim)
         self.row_steps: torch.Tensor | None = None  # m_r of the lazy L2 (not a buffer: data, not state)
         if self.sparse:
-            m = steps_per_touch(column_counts(train.indices, self._active, train.indptr, dim), len(self._active),
-                                cfg.batch_size)  # fmt: skip
-            self.row_steps = torch.as_tensor(m, dtype=torch.float32, device=dev)
+            self.row_steps = row_steps_of(train, self._active, dim, cfg.batch_size, dev)
 
         lo, hi = (float(v) for v in ctx.rating_scale)
         self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2 + cfg.output_margin

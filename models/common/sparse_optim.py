@@ -121,6 +121,15 @@ def column_counts(indices: np.ndarray, active_rows: np.ndarray, indptr: np.ndarr
     return np.bincount(indices[np.repeat(keep, lengths)], minlength=n_cols)
 
 
+def row_steps_of(vectors: Any, active_rows: np.ndarray, n_cols: int, batch_size: int, device: torch.device
+                 ) -> torch.Tensor:  # fmt: skip
+    """m_r of every first-layer / decoder row r for training vectors ``vectors`` (CSR, one vector per row; only
+    ``active_rows`` are trained), as the float32 tensor the models weight their lazy regulariser with."""
+    counts = column_counts(vectors.indices, active_rows, vectors.indptr, n_cols)
+    m = steps_per_touch(counts, len(active_rows), batch_size)
+    return torch.as_tensor(m, dtype=torch.float32, device=device)
+
+
 class LazyAdam(torch.optim.Optimizer):
     """Adam (torch's defaults: betas 0.9/0.999, eps 1e-8, no weight decay) that steps a parameter with a sparse
     (COO, row) gradient only at its rows: their moments are updated, the other rows' are left as they are (the
