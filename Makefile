@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 DVC    := $(VENV)/bin/dvc
-DATASET ?= $(shell sed -n "s/^dataset: *\([^ #]*\).*/\1/p" params.yaml)
+DATASET ?= $(shell sed -n "s/^dataset: *\([^ #]*\).*/\1/p" params.yaml)  # the default dataset (params.yaml)
 
 # quiet, offline tools (see README "Configuration")
 export DO_NOT_TRACK := 1
@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 POOL ?= hybridrec
 
 help:
-	@echo "make run    — set up .venv, acquire $(DATASET), run the pipeline with dvc repro (reports/)"
+	@echo "make run    — set up .venv, acquire the datasets of params.yaml's pipeline, run it with dvc repro (reports/)"
 	@echo "make test   — set up .venv, run the whole test suite"
 	@echo "make fuzz   — property-based fuzzing of the raw parsers (1000 examples each)"
 	@echo "make ui     — start the Prefect UI on http://127.0.0.1:4200"
@@ -44,10 +44,10 @@ MALLOC := $(if $(filter default,$(HYBRIDREC_MALLOC)),,MALLOC_MMAP_THRESHOLD_=429
 
 run: setup
 	@$(if $(MALLOC),export $(MALLOC);) start=$$(date +%s); \
-	$(PY) -m flows.acquire --dataset $(DATASET) && \
+	$(PY) -m flows.acquire --pipeline && \
 	$(DVC) add -q data && \
 	$(PY) -m flows.with_server -- $(DVC) repro && \
-	echo "pipeline wall time: $$(( $$(date +%s) - start )) s (after set-up); report: reports/$(DATASET)/report.html"
+	echo "pipeline wall time: $$(( $$(date +%s) - start )) s (after set-up); reports: reports/index.html"
 
 test: setup
 	$(PY) -m pytest

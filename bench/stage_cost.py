@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-STAGES = ("flows.ingest", "flows.validate", "flows.features", "flows.split", "flows.train", "flows.evaluate",
-          "flows.report")  # fmt: skip
+# the module each DVC stage runs (runs@<dataset> is flows.grid: the dataset's whole train + evaluate grid)
+STAGES = ("flows.ingest", "flows.validate", "flows.features", "flows.split", "flows.grid", "flows.report")
 
 FLOW_PROBE = """
 import time
@@ -68,6 +68,15 @@ def main() -> None:
             stop(server)
     imp, first, second = (float(x) for x in out[-3:])
     print(f"prefect import {imp:.2f} s; first flow run (+ task) {first:.2f} s; a second one {second:.2f} s")
+    from tasks.common.config import load_params
+
+    params = load_params("params.yaml")
+    n_runs = sum(len(params.for_dataset(d).train.all_models) * len(params.for_dataset(d).split.instances)
+                 for d in params.pipeline)  # fmt: skip
+    n_stages = 6 * len(params.pipeline) + 1
+    print(f"params.yaml's pipeline: {len(params.pipeline)} dataset(s), {n_runs} runs -> {n_stages} DVC stages "
+          f"(one per dataset and step, and the summary); one stage per train and per evaluate run would be "
+          f"{5 * len(params.pipeline) + 2 * n_runs + 1}")
 
 
 if __name__ == "__main__":

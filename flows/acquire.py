@@ -1,6 +1,6 @@
 """Stage 0: put a dataset's raw files in data/<dataset> (local dir → official URL → PyPI carrier).
 
-    python -m flows.acquire [--dataset ml-100k] [--source-dir DIR] [--force]
+    python -m flows.acquire [--dataset ml-100k | --pipeline] [--source-dir DIR] [--force]
 
 Runs before ``dvc repro`` (``make run`` does it); the raw folder is versioned by ``data.dvc``.
 """
@@ -80,11 +80,20 @@ def acquire_flow(
     return info
 
 
+def acquire_pipeline(root: str = ".", source_dir: str | None = None, force: bool = False) -> list[dict]:
+    """Every dataset of params.yaml's ``pipeline`` (what ``dvc repro`` runs), one after the other."""
+    _, params, _ = layout_and_params(root)
+    return [acquire_flow(root=root, dataset=d, source_dir=source_dir, force=force) for d in params.pipeline]
+
+
 def main() -> int:
     ap = base_parser(__doc__.splitlines()[0])
     ap.add_argument("--source-dir", default=None)
     ap.add_argument("--force", action="store_true", help="acquire again even when data/<dataset> is complete")
+    ap.add_argument("--pipeline", action="store_true", help="every dataset of params.yaml's pipeline (make run)")
     a = ap.parse_args()
+    if a.pipeline:
+        return run_cli(acquire_pipeline, root=a.root, source_dir=a.source_dir, force=a.force)
     return run_cli(acquire_flow, root=a.root, dataset=a.dataset, source_dir=a.source_dir, force=a.force)
 
 

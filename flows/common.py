@@ -26,7 +26,7 @@ def layout_and_params(root: str | Path = ".", dataset: str | None = None) -> tup
     from tasks.datasets import get_dataset
 
     get_dataset(name, param="dataset")  # unknown names fail here, listing the valid ones
-    return Layout(root), params, name
+    return Layout(root), params.for_dataset(name), name  # its own splits and models (params.yaml `pipeline`)
 
 
 def require_validated(layout: Layout, dataset: str) -> None:

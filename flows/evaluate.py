@@ -9,18 +9,29 @@ from prefect import flow, task
 
 from flows.common import base_parser, layout_and_params, logger, publish, run_cli
 from flows.fanout import run_threads, with_threads
-from tasks.evaluation.evaluate import MetricsRecord, evaluate_run
+from tasks.evaluation.evaluate import MetricsRecord, current_evaluation, evaluate_run
 from tasks.training import RunId
 
 
 @task(name="evaluate-run")
 def evaluate_task(
-    root: str, dataset: str | None, model: str, split: str, device: str | None, threads: int | None = None
+    root: str,
+    dataset: str | None,
+    model: str,
+    split: str,
+    device: str | None,
+    threads: int | None = None,
+    skip_current: bool = False,
 ) -> MetricsRecord:
-    """One run's test metrics. ``threads``: as for ``train_task``."""
+    """One run's test metrics. ``threads``, ``skip_current``: as for ``train_task`` (an evaluation made from the same
+    run, split, params and code is kept)."""
     layout, params, name = layout_and_params(root, dataset)
     params = with_threads(params, run_threads(threads))
-    return evaluate_run(layout, params, RunId(name, model, split), device=device)
+    run = RunId(name, model, split)
+    if skip_current and (record := current_evaluation(layout, params, run)) is not None:
+        logger().info("%s: evaluation up to date (fingerprint %s), not recomputed", run, record.fingerprint[:12])
+        return record
+    return evaluate_run(layout, params, run, device=device)
 
 
 @flow(name="evaluate", log_prints=True)

@@ -1,7 +1,13 @@
 """Stages 5 + 6 fanned out: every (model, split) train run and its evaluate run, as tasks on a task runner.
 
     python -m flows.grid [--dataset ml-100k] [--runner inline|threads|dask] [--workers 2] [--threads-per-worker 1]
-                         [--address tcp://host:8786] [--device cpu]
+                         [--address tcp://host:8786] [--device cpu] [--skip-current] [--prune]
+
+This is the ``runs@<dataset>`` stage of ``dvc.yaml`` (``--skip-current --prune``): one process per dataset runs its
+whole grid, so the ~5 s a stage process pays for its imports and its Prefect flow run is paid once, not twice per
+run. DVC reruns the stage when any of its dependencies changed; ``--skip-current`` then keeps every run (and every
+evaluation) whose fingerprint says it was made from the same config, code and data, so a changed hyperparameter
+retrains only the runs of its model; ``--prune`` removes the runs of models and splits no longer in the grid.
 
 The runner comes from ``params.yaml``'s ``fanout`` section, the command line winning (``flows/fanout.py``).
 Every run is submitted at once (``.submit``); the dependencies hold through ``wait_for``: a run's evaluate
@@ -31,6 +37,7 @@ from models.common.registry import resolve_model
 from tasks.common.config import Params
 from tasks.evaluation.evaluate import MetricsRecord
 from tasks.training import TrainRecord
+from tasks.training.stale import remove_stale_runs
 
 Run = tuple[str, str]  # (model, split)
 
@@ -69,19 +76,25 @@ def grid_flow(
     placement: dict[str, Any] | None = None,
     train: bool = True,
     evaluate: bool = True,
+    skip_current: bool = False,
+    prune: bool = False,
 ) -> dict[str, Any]:
     """Submit the grid to this flow's task runner (``grid_flow.with_options(task_runner=...)``)."""
-    _, params, name = layout_and_params(root, dataset)
+    layout, params, name = layout_and_params(root, dataset)
     place = Placement(**(placement or {"device": params.train.device}))
     runs, sources = grid_runs(params)
     for m in params.train.all_models:
         resolve_model(m, params.models)  # unknown names fail before any work, listing the valid ones
+    if prune:
+        for model, split in remove_stale_runs(layout, name, runs):
+            logger().info("removed %s/%s/%s: no longer in the grid (params.yaml)", name, model, split)
     trainer = train_task.with_options(tags=set(place.tags)) if place.tags else train_task
     evaluator = evaluate_task.with_options(tags=set(place.tags)) if place.tags else evaluate_task
     trained: dict[Run, PrefectFuture[TrainRecord]] = {}
     evaluated: dict[Run, PrefectFuture[MetricsRecord]] = {}
     last_gpu: list[PrefectFuture[Any]] = []  # in-process runners: one CUDA run at a time
-    args = {"root": root, "dataset": name, "device": place.device, "threads": place.threads}
+    args = {"root": root, "dataset": name, "device": place.device, "threads": place.threads,
+            "skip_current": skip_current}  # fmt: skip
     with _annotated(place.resources):
         for run in runs:
             model, split = run
@@ -112,6 +125,8 @@ def run_grid(
     device: str | None = None,
     train: bool = True,
     evaluate: bool = True,
+    skip_current: bool = False,
+    prune: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Open the task runner the settings ask for (a LocalCluster lives as long as this call) and run the grid."""
@@ -121,7 +136,8 @@ def run_grid(
     with open_fanout(settings, device or params.train.device) as fan:
         logger().info("grid runner: %s%s", settings.runner, f" at {fan.address}" if fan.address else "")
         sub = grid_flow.with_options(task_runner=fan.runner)
-        return sub(root=root, dataset=name, placement=asdict(fan.placement), train=train, evaluate=evaluate)
+        return sub(root=root, dataset=name, placement=asdict(fan.placement), train=train, evaluate=evaluate,
+                   skip_current=skip_current, prune=prune)  # fmt: skip
 
 
 def add_fanout_arguments(ap: Any) -> None:
@@ -140,9 +156,13 @@ def fanout_overrides(a: Any) -> dict[str, Any]:
 def main() -> int:
     ap = base_parser(__doc__.splitlines()[0])
     ap.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: params train.device)")
+    ap.add_argument("--skip-current", action="store_true",
+                    help="keep the runs and evaluations made from the same config, code and data (no retraining)")
+    ap.add_argument("--prune", action="store_true", help="remove the runs of models and splits no longer in the grid")
     add_fanout_arguments(ap)
     a = ap.parse_args()
-    return run_cli(run_grid, root=a.root, dataset=a.dataset, device=a.device, **fanout_overrides(a))
+    return run_cli(run_grid, root=a.root, dataset=a.dataset, device=a.device, skip_current=a.skip_current,
+                   prune=a.prune, **fanout_overrides(a))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,10 +7,11 @@ runs are one grid of tasks on the task runner of ``params.yaml``'s ``fanout`` se
 the default runs them one at a time); the report waits for every run. This flow always runs every stage (it
 is what a scheduled deployment runs); ``dvc repro`` is the tool that decides what is up to date.
 
-One source of truth with DVC: when the root is a DVC project (``dvc.yaml``) and the flow ran the dataset of
-``params.yaml``, it ends with ``dvc commit --force``, which records every stage's dependencies and outputs in
-``dvc.lock`` (and DVC's cache) exactly as ``dvc repro`` would have: a following ``dvc repro`` finds nothing to
-do, ``dvc push`` ships the flow's artifacts. ``--no-dvc-commit`` skips it.
+One source of truth with DVC: when the root is a DVC project (``dvc.yaml``) and the flow ran a dataset of
+``params.yaml``'s ``pipeline``, it ends with ``dvc commit --force`` of that dataset's stages (``ingest@<dataset>``
+... ``report@<dataset>``, and ``summary``), which records their dependencies and outputs in ``dvc.lock`` (and DVC's
+cache) exactly as ``dvc repro`` would have: a following ``dvc repro`` finds nothing to do for it, ``dvc push``
+ships the flow's artifacts. ``--no-dvc-commit`` skips it.
 """
 
 from __future__ import annotations
@@ -42,11 +43,19 @@ def is_dvc_project(root: Path) -> bool:
     return (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir()
 
 
-def dvc_commit(root: Path) -> str:
-    """``dvc commit --force`` in ``root`` (this interpreter's ``bin`` first on PATH, like ``make``)."""
+DATASET_STAGES = ("ingest", "validate", "features", "split", "runs", "report")  # dvc.yaml's stages per dataset
+
+
+def dataset_stages(dataset: str) -> list[str]:
+    """The DVC stages of one dataset of the pipeline, and the summary over all of them."""
+    return [f"{stage}@{dataset}" for stage in DATASET_STAGES] + ["summary"]
+
+
+def dvc_commit(root: Path, targets: list[str] | None = None) -> str:
+    """``dvc commit --force [targets]`` in ``root`` (this interpreter's ``bin`` first on PATH, like ``make``)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet"], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *(targets or [])], cwd=root,
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise DvcCommitError(f"dvc commit in {root} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return proc.stdout
@@ -81,9 +90,9 @@ def pipeline_flow(
     fan = {"runner": runner, "workers": workers, "threads_per_worker": threads_per_worker, "address": address}
     stage("train+evaluate", run_grid, device=device, **fan)
     out = stage("report", report_flow)
-    if dvc_commit_at_end and name == params.dataset and is_dvc_project(Path(root)):
+    if dvc_commit_at_end and name in params.pipeline and is_dvc_project(Path(root)):
         t0 = time.perf_counter()
-        dvc_commit(Path(root))
+        dvc_commit(Path(root), dataset_stages(name))
         timings["dvc-commit"] = round(time.perf_counter() - t0, 2)
         logger().info("dvc commit: dvc.lock records this run's artifacts (dvc repro finds nothing to do)")
     publish(

@@ -15,13 +15,21 @@ from tasks.training import RunId, TrainRecord, train_run
 
 @task(name="train-run")
 def train_task(
-    root: str, dataset: str | None, model: str, split: str, device: str | None, threads: int | None = None
+    root: str,
+    dataset: str | None,
+    model: str,
+    split: str,
+    device: str | None,
+    threads: int | None = None,
+    skip_current: bool = False,
 ) -> TrainRecord:
-    """One run. ``threads``: torch threads of a fanned-out run (a Dask worker's own threads win; None: params)."""
+    """One run. ``threads``: torch threads of a fanned-out run (a Dask worker's own threads win; None: params).
+    ``skip_current``: a finished run made from the same inputs is kept, not trained again (``train_run``)."""
     layout, params, name = layout_and_params(root, dataset)
     params = with_threads(params, run_threads(threads))
     log = logger()
-    return train_run(layout, params, RunId(name, model, split), progress=log.info, device=device)
+    return train_run(layout, params, RunId(name, model, split), progress=log.info, device=device,
+                     skip_current=skip_current)  # fmt: skip
 
 
 @flow(name="train", log_prints=True)

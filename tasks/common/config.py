@@ -18,9 +18,9 @@ from tasks.common.errors import ConfigError, DataError
 from tasks.common.safe_yaml import load_user_yaml
 
 PARAMS_FILE = "params.yaml"
-SECTIONS = ("acquire", "datasets", "validate", "features", "split", "train", "models", "evaluate", "report", "deploy",
-            "tune", "fanout")  # fanout: checked by flows/fanout.py (where the grid's runs execute)
-TOP_LEVEL = frozenset({"dataset", *SECTIONS})
+SECTIONS = ("acquire", "datasets", "pipeline", "validate", "features", "split", "train", "models", "evaluate",
+            "report", "deploy", "tune", "fanout")  # fanout: checked by flows/fanout.py (where the grid's runs execute)
+TOP_LEVEL = frozenset({"dataset", "experiments", *SECTIONS})
 SPLIT_ID = re.compile(r"^(?P<protocol>[a-z0-9-]+?)-s(?P<seed>\d+)$")
 
 
@@ -69,6 +69,16 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class PipelineEntry:
+    """``pipeline.<dataset>``: what ``dvc repro`` runs on that dataset. Each field left out (None) takes the
+    top-level value (``split.instances``, ``train.models``, ``train.pretrained``)."""
+
+    splits: tuple[str, ...] | None = None  # its split instances (Douban: published-s0, DeepCF: predefined-s0 ...)
+    models: tuple[str, ...] | None = None  # its models and variants
+    pretrained: tuple[tuple[str, tuple[str, ...]], ...] | None = None  # its pre-trained runs (as train.pretrained)
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     precision_p: tuple[float, ...] = (0.1, 0.25)
     sampled_k: int = 10
@@ -103,9 +113,27 @@ class Params:
     # per-dataset options (``datasets.<name>`` in params.yaml): amazon category/release, custom mapping, ...
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     tune: TuneParams = field(default_factory=TuneParams)
+    # the datasets ``dvc repro`` runs side by side, each with its own artifacts in one dvc.lock (default: ``dataset``)
+    pipeline: dict[str, PipelineEntry] = field(default_factory=dict)
+    # the experiment files (experiments/<name>.yaml) ``dvc repro`` runs as stages experiment@<name>
+    experiments: tuple[str, ...] = ()
 
     def dataset_options(self, name: str) -> dict[str, Any]:
         return dict(self.datasets.get(name, {}))
+
+    def for_dataset(self, name: str) -> Params:
+        """These params as the stages of ``name`` read them: its ``pipeline`` entry's splits, models and pre-trained
+        runs in place of the top-level ones (unchanged for a dataset outside the pipeline)."""
+        entry = self.pipeline.get(name)
+        if entry is None or entry == PipelineEntry():
+            return self
+        split = self.split if entry.splits is None else dataclasses.replace(self.split, instances=entry.splits)
+        train = self.train
+        if entry.models is not None:
+            train = dataclasses.replace(train, models=entry.models)
+        if entry.pretrained is not None:
+            train = dataclasses.replace(train, pretrained=entry.pretrained)
+        return dataclasses.replace(self, split=split, train=train)
 
 
 def parse_split_id(split_id: str) -> tuple[str, int]:
@@ -240,15 +268,15 @@ def _split(raw: dict[str, Any]) -> SplitParams:
     return split
 
 
-def _pretrained(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _pretrained(value: Any, param: str = "train.pretrained") -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(value, list):
-        raise ConfigError("train.pretrained", "a YAML list of {model: <name>, from: [<run A>, <run B>]}", value)
+        raise ConfigError(param, "a YAML list of {model: <name>, from: [<run A>, <run B>]}", value)
     out = []
     for i, item in enumerate(value):
         ok = isinstance(item, dict) and set(item) == {"model", "from"} and isinstance(item["model"], str)
         ok = ok and isinstance(item["from"], list) and len(item["from"]) == 2
         if not ok or not all(isinstance(s, str) and s for s in item["from"]):
-            raise ConfigError(f"train.pretrained[{i}]", "{model: <name>, from: [<run A>, <run B>]}", item)
+            raise ConfigError(f"{param}[{i}]", "{model: <name>, from: [<run A>, <run B>]}", item)
         out.append((item["model"], tuple(item["from"])))
     return tuple(out)
 
@@ -286,11 +314,11 @@ def _models(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v or {}) for k, v in models.items()}
 
 
-def _report(raw: dict[str, Any], dataset: str) -> tuple[str, ...]:
+def _report(raw: dict[str, Any], default: list[str]) -> tuple[str, ...]:
     report = _section(raw, "report")
     if set(report) - {"datasets"}:
         raise ConfigError(f"report.{sorted(set(report) - {'datasets'})[0]}", "one of ['datasets']", sorted(report))
-    datasets = _typed_list("report.datasets", ("",), report.get("datasets", [dataset]))
+    datasets = _typed_list("report.datasets", ("",), report.get("datasets", default))
     _distinct_nonempty("report.datasets", datasets)
     return datasets
 
@@ -315,20 +343,64 @@ def _datasets(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v or {}) for k, v in datasets.items()}
 
 
-def _check_pretrained(train: TrainParams, models: dict[str, dict[str, Any]]) -> None:
+def _check_pretrained(train: TrainParams, models: dict[str, dict[str, Any]], where: str = "train") -> None:
     """Each pre-trained run names its sources twice (the model's ``pretrain:`` and the DVC-visible ``from:``): they
-    must agree, the sources must be trained by the plain grid, and no model may be in both lists."""
+    must agree, the sources must be trained by the plain grid, and no model may be in both lists. ``where``: the
+    params section holding the grid (``train`` or ``pipeline.<dataset>``)."""
     for i, (model, sources) in enumerate(train.pretrained):
-        param = f"train.pretrained[{i}]"
+        param = f"{where}.pretrained[{i}]"
         if model in train.models:
-            raise ConfigError(f"{param}.model", "a model that is not also in train.models (it is trained after it)",
+            raise ConfigError(f"{param}.model", f"a model that is not also in {where}.models (it is trained after it)",
                               model)  # fmt: skip
         own = tuple((models.get(model) or {}).get("pretrain") or ())
         if own != sources:
             raise ConfigError(f"{param}.from", f"the sources in models.{model}.pretrain ({list(own)})", list(sources))
         missing = [s for s in sources if s not in train.models]
         if missing:
-            raise ConfigError(f"{param}.from", f"models trained by train.models ({list(train.models)})", missing)
+            raise ConfigError(f"{param}.from", f"models trained by {where}.models ({list(train.models)})", missing)
+
+
+def _pipeline(raw: dict[str, Any], dataset: str) -> dict[str, PipelineEntry]:
+    section = raw.get("pipeline")
+    if section is None:
+        return {dataset: PipelineEntry()}
+    if not isinstance(section, dict) or not section:
+        raise ConfigError("pipeline", "a non-empty mapping dataset → {splits, models, pretrained} (each optional)",
+                          section)  # fmt: skip
+    out = {}
+    for name, entry in section.items():
+        key = f"pipeline.{name}"
+        entry = {} if entry is None else entry
+        if not isinstance(name, str) or not isinstance(entry, dict):
+            raise ConfigError(key, "a mapping with any of splits, models, pretrained", entry)
+        unknown = sorted(set(entry) - {"splits", "models", "pretrained"})
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}", "one of ['models', 'pretrained', 'splits']", unknown[0])
+        splits = models = pretrained = None
+        if "splits" in entry:
+            splits = _typed_list(f"{key}.splits", ("",), entry["splits"])
+            _distinct_nonempty(f"{key}.splits", splits)
+            for sid in splits:
+                if not SPLIT_ID.match(str(sid)):
+                    raise ConfigError(f"{key}.splits", "'<protocol>-s<seed>', e.g. 'random-80-10-10-s0'", sid)
+        if "models" in entry:
+            models = _typed_list(f"{key}.models", ("",), entry["models"])
+            _distinct_nonempty(f"{key}.models", models)
+        if "pretrained" in entry:
+            pretrained = _pretrained(entry["pretrained"], f"{key}.pretrained")
+        out[name] = PipelineEntry(splits, models, pretrained)
+    return out
+
+
+def _experiments(raw: dict[str, Any]) -> tuple[str, ...]:
+    names = _typed_list("experiments", ("",), raw.get("experiments") or [])
+    if names:
+        _distinct_nonempty("experiments", names)
+    for i, name in enumerate(names):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+            raise ConfigError(f"experiments[{i}]", "an experiment name such as 'nrp-table4' (experiments/<name>.yaml)",
+                              name)  # fmt: skip
+    return names
 
 
 def params_from_dict(raw: dict[str, Any]) -> Params:
@@ -346,7 +418,8 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     _deploy(raw)
     train, models = _train(raw), _models(raw)
     _check_pretrained(train, models)
-    return Params(
+    pipeline = _pipeline(raw, dataset)
+    params = Params(
         dataset=dataset,
         acquire=_acquire(raw),
         validate=_typed(ValidateParams, _section(raw, "validate"), "validate"),
@@ -355,10 +428,17 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
         train=train,
         models=models,
         evaluate=_evaluate(raw),
-        report_datasets=_report(raw, dataset),
+        report_datasets=_report(raw, list(pipeline)),
         datasets=_datasets(raw),
         tune=_tune(raw),
+        pipeline=pipeline,
+        experiments=_experiments(raw),
     )
+    for name in pipeline:  # each dataset's own grid is checked like the top-level one
+        own = params.for_dataset(name)
+        if own is not params:
+            _check_pretrained(own.train, models, f"pipeline.{name}")
+    return params
 
 
 def _tune(raw: dict[str, Any]) -> TuneParams:

@@ -40,6 +40,10 @@ class Layout:
     def run(self, dataset: str, model: str, split_id: str) -> Path:
         return self.root / "artifacts" / "runs" / dataset / model / split_id
 
+    def curve(self, dataset: str, model: str, split_id: str) -> Path:
+        """A copy of the run's history.csv beside the other runs' (what ``dvc plots show`` draws per dataset)."""
+        return self.root / "artifacts" / "curves" / dataset / model / f"{split_id}.csv"
+
     def metrics(self, dataset: str, model: str, split_id: str) -> Path:
         return self.root / "artifacts" / "metrics" / dataset / model / f"{split_id}.json"
 

@@ -18,6 +18,7 @@ activity, cold test rows) go to ``artifacts/breakdowns/<dataset>/<model>/<split>
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,14 +31,16 @@ import polars as pl
 from models.common.base import Recommender
 from tasks.common.config import Params
 from tasks.common.device import resolve_device, set_threads
+from tasks.common.digest import EVALUATION_CODE, code_digest, folder_digest
 from tasks.common.errors import DataError
-from tasks.common.io import atomic_path, write_json
+from tasks.common.io import atomic_path, read_json, write_json
 from tasks.common.paths import Layout
 from tasks.common.records import JsonRecord
 from tasks.evaluation import breakdowns as bd
 from tasks.evaluation.metrics import mae, precision_at_top_p, precision_at_top_p_ties, rmse
 from tasks.evaluation.ranking import full_ranking_per_user, sampled_ranks
-from tasks.training import RunData, RunId, load_trained
+from tasks.training import RunData, RunId, fingerprint, load_trained
+from tasks.training.loop import CHECKPOINT
 
 log = logging.getLogger(__name__)
 TIE_RULE = "pessimistic (a candidate scored equal to the relevant item ranks ahead of it)"
@@ -94,6 +97,9 @@ class MetricsRecord(JsonRecord):
     n_candidates_min: int | None = None
     full_ranking_excludes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # what the metrics were computed from (the run's fingerprint and checkpoint, the split, the evaluate params and
+    # code): an evaluation with the same fingerprint is current and is not recomputed (``current_evaluation``)
+    fingerprint: str = ""
 
 
 @dataclass
@@ -209,6 +215,39 @@ def write_per_user(path: Path, per_user: dict[str, tuple[np.ndarray, np.ndarray]
     return path
 
 
+def evaluation_fingerprint(layout: Layout, params: Params, run: RunId) -> str:
+    """The inputs of ``run``'s evaluation: its training fingerprint and checkpoint, its split's files, the
+    ``evaluate`` params (and the negatives per positive) and the evaluation code."""
+    folder = layout.run(run.dataset, run.model, run.split_id)
+    try:
+        trained = read_json(folder / "config.json").get("fingerprint")
+    except (OSError, ValueError):
+        trained = None
+    return fingerprint({
+        "run": trained,
+        "checkpoint": folder_digest(folder / CHECKPOINT),
+        "split_files": folder_digest(layout.split(run.dataset, run.split_id)),
+        "evaluate": dataclasses.asdict(params.evaluate),
+        "loo_negatives": params.split.loo_negatives,
+        "code": code_digest(EVALUATION_CODE),
+    })  # fmt: skip
+
+
+def current_evaluation(layout: Layout, params: Params, run: RunId) -> MetricsRecord | None:
+    """The run's metrics record when every file of its evaluation exists and was made from the current inputs
+    (same ``evaluation_fingerprint``); None when it must be evaluated (again)."""
+    ds, model, split = run.dataset, run.model, run.split_id
+    files = (layout.metrics(ds, model, split), layout.evaluation(ds, model, split), layout.per_user(ds, model, split),
+             breakdowns_path(layout, ds, model, split))  # fmt: skip
+    if not all(f.is_file() for f in files):
+        return None
+    try:
+        record = MetricsRecord.from_json(read_json(files[1]))
+    except (OSError, ValueError, TypeError):
+        return None
+    return record if record.fingerprint and record.fingerprint == evaluation_fingerprint(layout, params, run) else None
+
+
 def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None = None) -> MetricsRecord:
     """Evaluate one trained run on its test part; writes and returns the run's metrics record."""
     set_threads(params.train.threads)
@@ -237,6 +276,7 @@ def evaluate_run(layout: Layout, params: Params, run: RunId, device: str | None 
         n_candidates_min=notes.get("n_candidates_min"),
         full_ranking_excludes=notes.get("full_ranking_excludes"),
         extra={k: v for k, v in notes.items() if k == "full_ranking_users"},
+        fingerprint=evaluation_fingerprint(layout, params, run),
     )
     # the numbers alone (what `dvc metrics show / diff` lists), and the record of how they were made
     write_json(layout.metrics(run.dataset, run.model, run.split_id), dict(metrics))

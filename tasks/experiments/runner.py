@@ -4,8 +4,9 @@ DVC-tracked default pipeline so that neither replaces the other's splits or runs
 
 Nothing is redone that is current: a dataset already acquired and ingested is reused, split instances are added
 to the ones already there (regenerated together; deterministic, so the existing ones keep their bytes), a run whose
-fingerprint (config, model source, training data) matches the finished run on disk is not retrained
-(``train_run(skip_current=True)``), and its metrics are not recomputed unless the run was retrained. A second run
+fingerprint (config, model and training code, split and feature files) matches the finished run on disk is not
+retrained (``train_run(skip_current=True)``), and its metrics are not recomputed unless their inputs changed (the
+run's checkpoint, the split, the ``evaluate`` params or the evaluation code: ``current_evaluation``). A second run
 of the same experiment trains nothing; a changed hyperparameter retrains only the runs it belongs to.
 """
 
@@ -137,7 +138,7 @@ class RunOutcome:
 def run_experiment(exp: Experiment, root: Path, progress: Callable[[str], None] = print,
                    only_available: bool = True) -> list[RunOutcome]:  # fmt: skip
     """Every (dataset, model, seed) run of ``exp`` whose dataset is present; returns what was done."""
-    from tasks.evaluation.evaluate import evaluate_run
+    from tasks.evaluation.evaluate import current_evaluation, evaluate_run
     from tasks.training import RunId, train_run
 
     base = load_user_yaml(root / "params.yaml")
@@ -158,8 +159,7 @@ def run_experiment(exp: Experiment, root: Path, progress: Callable[[str], None] 
                 before = _mtime(folder / "model.pt")
                 train_run(layout, params, run, progress=progress, skip_current=True)
                 trained = _mtime(folder / "model.pt") != before
-                metrics = layout.metrics(dataset, model, split_id)
-                evaluate = trained or not metrics.exists() or _mtime(metrics) < _mtime(folder / "model.pt")
+                evaluate = trained or current_evaluation(layout, params, run) is None
                 if evaluate:
                     evaluate_run(layout, params, run)
                 outcomes.append(RunOutcome(dataset, model, split_id, trained, evaluate))

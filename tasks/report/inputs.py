@@ -27,7 +27,7 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
     """(runs, problems): problems name the metrics files that could not be read."""
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
-    configured = _configured_runs(root)
+    configured = _configured_runs(root, dataset)
     for path in sorted(_metrics_dir(Layout(root), dataset).glob("*/*.json")):
         if configured is not None and (path.parent.name, path.stem) not in configured:
             continue  # left over from a model or split no longer in params.yaml
@@ -53,11 +53,12 @@ def _collect(root: Path, dataset: str) -> tuple[list[dict[str, Any]], list[str]]
     return runs, problems
 
 
-def _configured_runs(root: Path) -> set[tuple[str, str]] | None:
-    """(model, split_id) pairs of train.models and train.pretrained × split.instances; None without params."""
+def _configured_runs(root: Path, dataset: str) -> set[tuple[str, str]] | None:
+    """(model, split_id) pairs of the dataset's models and pre-trained runs × its split instances (params.yaml's
+    ``pipeline.<dataset>`` entry, else train.models / split.instances); None without params."""
     if not (root / PARAMS_FILE).exists():
         return None
-    params = load_params(root / PARAMS_FILE)
+    params = load_params(root / PARAMS_FILE).for_dataset(dataset)
     return {(m, s) for m in params.train.all_models for s in params.split.instances}
 
 

@@ -17,6 +17,7 @@ from models.common.base import Recommender
 from models.common.registry import ModelSpec, resolve_model
 from tasks.common.config import Params
 from tasks.common.device import resolve_device, seed_everything, set_threads
+from tasks.common.digest import TRAINING_CODE, code_digest, folder_digest
 from tasks.common.errors import ConfigError, DataError
 from tasks.common.io import atomic_dir, read_json, write_json, write_text
 from tasks.common.paths import Layout
@@ -68,8 +69,10 @@ def train_run(
     """Train one (dataset, model, split) run; writes model.pt, config.json, history.csv, train.json.
 
     ``skip_current``: when the run's folder already holds a finished run with the same fingerprint (config, model
-    source, training data, parameter shapes: ``config.json``'s ``fingerprint``), return its record instead of
-    training again (the experiment runner's cache; the DVC stages always train, DVC decides what is stale)."""
+    source, the training code, the split and feature files, parameter shapes: ``config.json``'s ``fingerprint``),
+    return its record instead of training again (the experiment runner's cache, and the DVC stage of a dataset's
+    grid: DVC reruns the stage when any of its dependencies changed, the fingerprint retrains only the runs that
+    changed)."""
     threads = set_threads(params.train.threads)
     dev = resolve_device(device or params.train.device)
     spec = resolve_model(run.model, params.models)
@@ -113,11 +116,17 @@ def train_run(
             "train_rows": len(data.ctx.ratings),
             "train_sum": float(data.ctx.ratings.sum()),
             "model_source": hashlib.sha256(source).hexdigest(),
+            "code": code_digest(TRAINING_CODE),
+            "split_files": folder_digest(layout.split(run.dataset, run.split_id)),
+            "feature_files": folder_digest(layout.features(run.dataset)),
             "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
         }
     )
+    curve = layout.curve(run.dataset, run.model, run.split_id)
     if skip_current and _is_current(final, fp):
         progress(f"{run}: up to date (fingerprint {fp[:12]}), not retrained")
+        if not curve.exists() and (final / "history.csv").exists():
+            write_text(curve, (final / "history.csv").read_text(encoding="utf-8"))
         return TrainRecord.read(final / "train.json")
     resume = layout.root / "artifacts" / ".resume" / run.dataset / run.model / f"{run.split_id}.pt"
     progress(
@@ -162,6 +171,7 @@ def train_run(
             positives=data.positives,
         )
         write_json(out / "train.json", record.to_json())
+    write_text(curve, (final / "history.csv").read_text(encoding="utf-8"))
     resume.unlink(missing_ok=True)
     progress(
         f"done {run}: best {result.monitor.name} {result.best_value:.4f} at epoch {result.best_epoch} "

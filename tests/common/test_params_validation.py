@@ -140,3 +140,42 @@ def test_split_stage_refuses_an_empty_instance_list_before_touching_the_splits(t
     with pytest.raises(ConfigError, match=r"split\.instances"):
         make_splits(layout, p, "ml-100k")
     assert (existing / "train.parquet").read_bytes() == b"kept"
+
+
+PIPELINE_BAD: list[tuple[Any, str, str]] = [
+    # (pipeline section, the parameter named, expected text)
+    ({}, "pipeline", "non-empty mapping"),
+    (["ml-100k"], "pipeline", "non-empty mapping"),
+    ({"ml-100k": ["random-80-10-10-s0"]}, "pipeline.ml-100k", "a mapping with any of splits, models, pretrained"),
+    ({"ml-100k": {"split": ["random-80-10-10-s0"]}}, "pipeline.ml-100k.split", "one of ['models', 'pretrained'"),
+    ({"ml-100k": {"splits": []}}, "pipeline.ml-100k.splits", "non-empty list"),
+    ({"ml-100k": {"splits": ["random-80-10-10"]}}, "pipeline.ml-100k.splits", "<protocol>-s<seed>"),
+    ({"ml-100k": {"models": ["pop", "pop"]}}, "pipeline.ml-100k.models", "each entry once"),
+    ({"ml-100k": {"models": "pop"}}, "pipeline.ml-100k.models", "YAML list"),
+    ({"ml-100k": {"pretrained": [{"model": "neumf"}]}}, "pipeline.ml-100k.pretrained[0]", "{model: <name>"),
+    ({"ml-100k": {"models": ["gf-gmf"], "pretrained": [{"model": "neumf-pre", "from": ["gf-gmf", "gf-mlp"]}]}},
+     "pipeline.ml-100k.pretrained[0].from", "the sources in models.neumf-pre.pretrain"),
+]
+
+
+@pytest.mark.parametrize(("section", "param", "expected"), PIPELINE_BAD, ids=[p for _, p, _ in PIPELINE_BAD])
+def test_bad_pipeline_entry_is_refused_naming_it(section: Any, param: str, expected: str) -> None:
+    raw = raw_params()
+    raw["pipeline"] = section
+    with pytest.raises(ConfigError) as err:
+        params_from_dict(raw)
+    assert err.value.param == param and expected in str(err.value), str(err.value)
+
+
+def test_each_pipeline_dataset_reads_its_own_grid() -> None:
+    raw = raw_params()
+    raw["pipeline"] = {"ml-100k": {}, "lastfm": {"splits": ["leave-one-out-s0"], "models": ["pop", "ease"]}}
+    params = params_from_dict(raw)
+    assert params.report_datasets == ("ml-100k", "lastfm")  # the report covers every dataset of the pipeline
+    assert params.for_dataset("ml-100k") is params  # no entry of its own: the top-level grid
+    own = params.for_dataset("lastfm")
+    assert own.split.instances == ("leave-one-out-s0",) and own.train.models == ("pop", "ease")
+    assert own.models == params.models and own.train.max_epochs == params.train.max_epochs
+    assert params.for_dataset("douban-gcmc") is params  # not in the pipeline: the top-level grid too
+    raw.pop("pipeline")
+    assert list(params_from_dict(raw).pipeline) == [raw["dataset"]]  # no section: the default dataset alone

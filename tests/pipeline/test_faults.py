@@ -28,7 +28,7 @@ DS, MODEL, SPLIT = "ml-100k", "biased-mf", "random-80-10-10-s0"
 METRICS = Path("artifacts", "metrics", DS, MODEL, f"{SPLIT}.json")
 # every output from the split stage on: removing them makes `dvc repro` run split → train → evaluate → report
 DOWNSTREAM = ("artifacts/splits", "artifacts/runs", "artifacts/metrics", "artifacts/evaluations",
-              "artifacts/breakdowns", "artifacts/.resume", "reports/summary.csv")
+              "artifacts/breakdowns", "artifacts/curves", "artifacts/.resume", "reports/summary.csv")
 
 
 def environment(prefect_home: Path) -> dict[str, str]:
@@ -155,7 +155,7 @@ def test_kill_9_during_the_split_stage_then_rerun(reference: dict[str, Any]) -> 
 def test_kill_9_during_training_then_rerun(reference: dict[str, Any]) -> None:
     root = fresh_copy(reference, "kill-train")
     resume = root / "artifacts" / ".resume" / DS / MODEL / f"{SPLIT}.pt"
-    landed = kill_when(root, reference["env"], "train", resume.exists, root / "log")
+    landed = kill_when(root, reference["env"], "grid", resume.exists, root / "log")  # runs@<dataset>: flows.grid
     print(f"kill landed after at least one epoch (resume state written): {landed}")
     rerun_and_check(root, reference)
 

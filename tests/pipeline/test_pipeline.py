@@ -36,7 +36,7 @@ def check_outputs(root: Path, models: list[str], splits: list[str]) -> pl.DataFr
             assert (root / "artifacts" / "runs" / "ml-100k" / m / s / "model.pt").exists()
     summary = pl.read_csv(root / "reports" / "summary.csv")
     assert summary.columns == SUMMARY_COLUMNS
-    assert set(summary["model"]) == set(models)
+    assert set(summary.filter(pl.col("dataset") == "ml-100k")["model"]) == set(models)
     html = (root / "reports" / "ml-100k" / "report.html").read_text()
     assert "data:image/png;base64," in html and "<script src=" not in html
     md = (root / "reports" / "ml-100k" / "report.md").read_text()
@@ -117,11 +117,25 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     return proc.stdout + proc.stderr
 
 
+SYNTHETIC_SPEC = {"n_users": 120, "n_items": 90, "n_ratings": 2500}  # the second dataset of the pipeline
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_small: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two datasets side by side in one dvc.lock (ml-100k with its models on a random split, synthetic-implicit
+    with ranking models on leave-one-out), then one hyperparameter changed: only its model's runs retrain."""
     from prefect.settings import PREFECT_API_URL
 
     root = project_copy(tmp_path / "repo")
+    (ml100k_small / "SPEC.json").write_text(json.dumps(SYNTHETIC_SPEC))  # read by the synthetic dataset only
     params = small_params(ml100k_small, max_epochs=2, instances=["random-80-10-10-s0"])
+    params["pipeline"] = {
+        "ml-100k": {},
+        "synthetic-implicit": {"splits": ["leave-one-out-s0"], "models": ["pop", "bpr"]},
+    }
     write_params(root, params)
     venv_bin = Path(sys.executable).parent
     env = {
@@ -132,24 +146,45 @@ def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_s
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
     }
     dvc = [sys.executable, "-m", "dvc"]
-    run([sys.executable, "-m", "flows.acquire"], root, env)
+    run([sys.executable, "-m", "flows.acquire", "--pipeline"], root, env)
     run([*dvc, "add", "-q", "data"], root, env)
     first = run([*dvc, "repro"], root, env)
-    assert "Running stage 'train@nrp-direct-random-80-10-10-s0'" in first
+    assert "Running stage 'runs@ml-100k'" in first and "Running stage 'runs@synthetic-implicit'" in first
     check_outputs(root, ["biased-mf", "autorec-i", "nrp-direct"], ["random-80-10-10-s0"])
+    for model in ("pop", "bpr"):  # the second dataset's own models on its own split, nothing else
+        found = root / "artifacts/metrics/synthetic-implicit" / model / "leave-one-out-s0.json"
+        assert 0 <= json.loads(found.read_text())["ndcg@10_full"] <= 1
+    assert sorted(p.name for p in (root / "artifacts/runs/synthetic-implicit").iterdir()) == ["bpr", "pop"]
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    stages = ("ingest", "validate", "features", "split", "runs", "report")
+    assert {f"{s}@{d}" for s in stages for d in ("ml-100k", "synthetic-implicit")} | {"summary"} <= set(lock)
+    summary = pl.read_csv(root / "reports" / "summary.csv")
+    assert set(summary["dataset"]) == {"ml-100k", "synthetic-implicit"}
+    index = (root / "reports" / "index.html").read_text()
+    assert "ml-100k/report.html" in index and "synthetic-implicit/report.html" in index
 
     second = run([*dvc, "repro"], root, env)
     assert "Running stage" not in second and "up to date" in second
 
     # commit the reproduced state, then one param changes through `dvc exp run -S`: only the stages that depend on
-    # it rerun, and `dvc metrics diff` shows the change, with metric values only (no run metadata columns)
+    # it rerun, inside them only that model's run trains again, and `dvc metrics diff` shows the change, with metric
+    # values only (no run metadata columns)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run([*git, "add", "-A"], root, env)
     run([*git, "commit", "-qm", "reproduced"], root, env)
+    runs = root / "artifacts" / "runs"
+    before = {d: _mtimes(runs / d) for d in ("ml-100k", "synthetic-implicit")}
     third = run([*dvc, "exp", "run", "-S", "models.biased-mf.lr=0.02"], root, env)
     ran = {line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage")}
-    assert ran <= {"train@biased-mf-random-80-10-10-s0", "evaluate@biased-mf-random-80-10-10-s0", "report"}
-    assert "train@biased-mf-random-80-10-10-s0" in ran
+    # every runs@ stage depends on the `models` params (DVC cannot list one dataset's models): the other dataset's
+    # stage reruns, finds its runs current and trains nothing, so its report stays up to date
+    assert ran <= {"runs@ml-100k", "runs@synthetic-implicit", "report@ml-100k", "summary"}, ran
+    assert "runs@ml-100k" in ran and "report@ml-100k" in ran
+    after = _mtimes(runs / "ml-100k")
+    retrained = {k.split("/")[0] for k, v in after.items() if before["ml-100k"].get(k) != v}
+    assert retrained == {"biased-mf"}, retrained
+    assert _mtimes(runs / "synthetic-implicit") == before["synthetic-implicit"]
+    assert "up to date" in third  # the other runs say so in the stage's log
     diff = json.loads(_json_part(run([*dvc, "metrics", "diff", "--json"], root, env)))
     changed = {path for path, values in diff.items() for key, v in values.items() if v.get("diff")}
     assert changed == {"artifacts/metrics/ml-100k/biased-mf/random-80-10-10-s0.json"}, diff

@@ -99,19 +99,24 @@ def _grid(**train: object) -> dict:
     return raw
 
 
-def test_dvc_trains_the_sources_before_the_pretrained_run(tmp_path: Path) -> None:
-    """dvc.yaml's train_pretrained stage depends on the sources' checkpoints: DVC's DAG orders them."""
+def test_the_grid_trains_the_sources_before_the_pretrained_run(tmp_path: Path) -> None:
+    """dvc.yaml's runs@<dataset> stage runs the dataset's grid (flows/grid.py): the sources come first in it and
+    the pre-trained run waits for both of them on the same split."""
+    from flows.grid import grid_runs
+
     raw = _grid(pretrained=[{"model": "neumf-pre", "from": ["gf-gmf", "gf-mlp"]}])
-    raw["split"]["instances"] = ["leave-one-out-s0"]
-    params_from_dict(raw)
+    raw["split"]["instances"] = ["leave-one-out-s0", "leave-one-out-s1"]
+    runs, sources = grid_runs(params_from_dict(raw))
+    assert runs.index(("neumf-pre", "leave-one-out-s0")) > max(runs.index((s, "leave-one-out-s0")) for s in
+                                                               ("gf-gmf", "gf-mlp"))  # fmt: skip
+    assert sources[("neumf-pre", "leave-one-out-s1")] == [(s, "leave-one-out-s1") for s in ("gf-gmf", "gf-mlp")]
+    # and DVC sees one stage per dataset for the whole grid
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
     dot = subprocess.run([*dvc, "dag", "--dot"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
-    for source in ("gf-gmf", "gf-mlp"):
-        assert f'"train@{source}-leave-one-out-s0" -> "train_pretrained@run0-leave-one-out-s0"' in dot
-    assert '"train_pretrained@run0-leave-one-out-s0" -> "evaluate_pretrained@run0-leave-one-out-s0"' in dot
+    assert '"split@ml-100k" -> "runs@ml-100k"' in dot and '"runs@ml-100k" -> "report@ml-100k"' in dot
 
 
 @pytest.mark.parametrize(
