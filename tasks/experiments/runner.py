@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +85,31 @@ def availability(dataset: str, root: Path, params: Params) -> Availability:
     return Availability(dataset, False, where)
 
 
+FULL_K = re.compile(r"^(?:hr|ndcg|recall|precision|mrr)@(\d+)_full")
+
+
+def experiments_full_k(directory: Path) -> set[int]:
+    """Every cut-off M of a full-ranking metric any experiment file asks for (HR@250 for NCAE Fig. 10 ...).
+
+    The workspace's runs are shared by the experiments, so all of them are evaluated with one set of cut-offs
+    (params.yaml's ``evaluate.full_k`` plus these): one experiment's needs never make another's evaluations stale."""
+    out: set[int] = set()
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            metrics = (load_user_yaml(path) or {}).get("metrics") or []
+        except (OSError, ValueError):
+            continue  # a broken file is reported by load_experiment when it is run, not here
+        out |= {int(m[1]) for m in (FULL_K.match(str(x)) for x in metrics) if m}
+    return out
+
+
 def experiment_params(exp: Experiment, base: dict[str, Any], dataset: str, instances: list[str]) -> Params:
-    """params.yaml with the experiment's dataset, split instances, variants and epoch cap."""
+    """params.yaml with the experiment's dataset, split instances, variants and epoch cap, and the full-ranking
+    cut-offs every experiment needs (``experiments_full_k``)."""
     raw = copy.deepcopy(base)
+    evaluate = raw.setdefault("evaluate", {})
+    full_k = set(evaluate.get("full_k") or [10, 50, 100]) | experiments_full_k(exp.path.parent)
+    evaluate["full_k"] = sorted(full_k)
     raw["dataset"] = dataset
     raw["split"]["instances"] = instances
     raw["train"]["models"] = exp.runs(dataset)

@@ -15,6 +15,8 @@ Schema (every key checked; a wrong one is a ``ConfigError`` naming ``experiments
                                                  # that runs a different model per dataset: {gf: {ds1: gf-a, ds2: gf-b}}
     variants:                                    # hyperparameters that differ from params.yaml, as named variants
       autorec-i-id-id: {base: autorec-i, activation: identity}
+    curves: [...]                                # optional: the paper's figures as line plots of the table's cells
+                                                 # (sweeps, training fractions, HR@M: tasks/experiments/curves.py)
     published:                                   # the paper's figures, each with its provenance
       - {model: nrp-direct, dataset: ml-100k, metric: rmse, value: 0.897, spread: 0.006,
          source: {paper: NRP, table: "Table 4", row: NRP-direct, column: ml100k}}
@@ -36,6 +38,7 @@ from typing import Any
 from models.common.registry import resolve_model
 from tasks.common.errors import ConfigError
 from tasks.common.safe_yaml import load_user_yaml
+from tasks.experiments.curves import Curve, parse_curves
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 BASE_METRIC = (
@@ -52,7 +55,7 @@ def lower_is_better(metric: str) -> bool:
     return metric.split("[")[0] in LOWER_IS_BETTER
 PROVENANCE = ("paper", "table", "row", "column")
 TOP_KEYS = {"title", "paper", "table", "metrics", "seeds", "proposed", "datasets", "models", "variants", "published",
-            "caption", "max_epochs"}  # fmt: skip
+            "caption", "max_epochs", "curves"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Experiment:
     published: tuple[PublishedFigure, ...] = ()
     caption: str = ""
     max_epochs: int | None = None
+    curves: tuple[Curve, ...] = ()  # the paper's figures drawn from the table's cells (tasks/experiments/curves.py)
 
     @property
     def rows(self) -> tuple[str, ...]:
@@ -216,6 +220,7 @@ def parse_experiment(name: str, raw: Any, models: dict[str, dict[str, Any]], pat
     max_epochs = raw.get("max_epochs")
     if max_epochs is not None and (not isinstance(max_epochs, int) or max_epochs < 1):
         raise err("max_epochs", "an integer >= 1 (cap on every run's epochs) or absent", max_epochs)
+    curves = parse_curves(raw.get("curves"), datasets, metrics, run_models, err)
     return Experiment(
         name=name,
         path=path,
@@ -232,6 +237,7 @@ def parse_experiment(name: str, raw: Any, models: dict[str, dict[str, Any]], pat
         published=published,
         caption=str(raw.get("caption") or ""),
         max_epochs=max_epochs,
+        curves=curves,
     )
 
 

@@ -6,7 +6,8 @@ MRR for ranking metrics). Cells of a dataset that is not
 present read "data not available"; rows of models not implemented here keep their published figure only.
 
 Written to ``reports/experiments/<name>/``: ``table.csv`` (every number, p-values included), ``table.md`` (its plot in
-``figures/``) and a self-contained ``index.html`` (the plot embedded)."""
+``figures/``), a self-contained ``index.html`` (the plot embedded) and, for an experiment with ``curves``, one line
+plot per curve and ``curves.csv`` (their points)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from scipy import stats
 
 from tasks.common.io import atomic_dir
 from tasks.common.paths import Layout
+from tasks.experiments.curves import curve_png, curve_points
 from tasks.experiments.spec import Experiment, lower_is_better
 
 NA = "data not available"
@@ -265,8 +267,17 @@ def write_table(exp: Experiment, cells: list[Cell], out_dir: Path, notes: list[s
         doc.heading(2, "Provenance of the published figures")
         doc.bullets(sources)
     doc.image("table.png", plot_png(exp, cells), f"{exp.title}: ours vs published")
+    points = [curve_points(c, cells) for c in exp.curves]
+    for i, (curve, frame) in enumerate(zip(exp.curves, points, strict=True)):
+        doc.heading(2, curve.title)
+        missing = frame.filter(pl.col("mean").is_null()).height
+        doc.para(f"{curve.dataset}, {curve.protocol}; mean ± std over seeds {list(exp.seeds)} (the table's cells)"
+                 + (f"; {missing} of {frame.height} points not run yet" if missing else "") + ".")  # fmt: skip
+        doc.image(f"curve-{i + 1}.png", curve_png(curve, frame), curve.title)
     with atomic_dir(out_dir) as tmp:
         cells_frame(cells).write_csv(tmp / "table.csv")
+        if points:
+            pl.concat(points).write_csv(tmp / "curves.csv")
         (tmp / "table.md").write_text(render_markdown(doc), encoding="utf-8")
         (tmp / "index.html").write_text(render_html(doc, exp.title), encoding="utf-8")
         (tmp / "figures").mkdir()

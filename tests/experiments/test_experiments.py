@@ -47,7 +47,8 @@ def test_every_shipped_experiment_loads() -> None:
     assert {"nrp-table4", "gf-table2"} <= set(names)
     for name in names:
         exp = load_experiment(name, MODELS, REPO / "experiments")
-        assert exp.published and all(p.source.get("paper") for p in exp.published)
+        assert all(p.source.get("paper") for p in exp.published)
+        assert exp.published or exp.curves  # a figure the paper gives as a plot only has curves and no numbers
 
 
 @pytest.mark.parametrize(
