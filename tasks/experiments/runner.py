@@ -120,22 +120,16 @@ def experiment_params(exp: Experiment, base: dict[str, Any], dataset: str, insta
     return params_from_dict(raw)
 
 
-def _existing_instances(layout: Layout, dataset: str) -> list[str]:
-    d = layout.splits(dataset)
-    return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
-
-
 def prepare_dataset(exp: Experiment, dataset: str, root: Path, base: dict[str, Any], where: str) -> Params:
     """Acquire, ingest, build features and write the experiment's split instances (each only when missing)."""
     from tasks.acquire import acquire_dataset
     from tasks.features import build_dataset_features
     from tasks.ingest import ingest_dataset
-    from tasks.splits.stage import make_splits
+    from tasks.splits.stage import add_splits
 
     layout = workspace(root)
     wanted = exp.split_ids(dataset)
-    have = _existing_instances(layout, dataset)
-    params = experiment_params(exp, base, dataset, sorted(set(have) | set(wanted)))
+    params = experiment_params(exp, base, dataset, wanted)
     source = None if where == GENERATED else Path(where)
     if acquire_dataset(layout, dataset, source, params.acquire.timeout_s,
                        options=params.datasets.get(dataset)) is not None or not (
@@ -144,8 +138,7 @@ def prepare_dataset(exp: Experiment, dataset: str, root: Path, base: dict[str, A
         ingest_dataset(layout, dataset)
     if not (layout.features(dataset) / "dims.json").exists():
         build_dataset_features(layout, dataset, params.features)
-    if not set(wanted) <= set(have):
-        make_splits(layout, params, dataset)
+    add_splits(layout, params, dataset, wanted)  # the missing instances only; the others stay as they are
     return params
 
 

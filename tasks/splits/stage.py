@@ -20,19 +20,19 @@ log = logging.getLogger(__name__)
 
 
 def make_split(
-    out_root: Path,
+    out_dir: Path,
     split_id: str,
     ratings: pl.DataFrame,
     n_items: int,
     loo_negatives: int,
     extras: dict[str, pl.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Split, check and write one instance into ``out_root/<split_id>``."""
+    """Split, check and write one instance into ``out_dir`` (its folder)."""
     protocol_name, seed = parse_split_id(split_id)
     protocol = get_protocol(protocol_name, loo_negatives)
     result = protocol.split(ratings, n_items, seed, extras=extras)
     report = check_split(split_id, ratings, result, protocol)
-    write_split(out_root / split_id, result, {"split_id": split_id, **report})
+    write_split(out_dir, result, {"split_id": split_id, **report})
     log.info("%s: %s", split_id, report["counts"])
     return {"split_id": split_id, **report, **result.info}
 
@@ -44,6 +44,31 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
     instances = params.split.instances
     if not instances or len(set(instances)) != len(instances):
         raise ConfigError("split.instances", "a non-empty list of distinct split instances", list(instances))
+    ratings, n_items, extras = _split_inputs(layout, params, dataset, instances)
+    with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
+        return [make_split(tmp / sid, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in instances]
+
+
+def add_splits(layout: Layout, params: Params, dataset: str, instances: list[str]) -> list[dict[str, Any]]:
+    """Write those of ``instances`` that the splits folder lacks, each into its own folder (atomically, under that
+    folder's lock), and leave every other instance untouched. The experiments' shared workspace grows this way:
+    several experiments, in several processes, add instances to one dataset while others train on the existing
+    ones (replacing the whole folder, as the split stage does, would pull it from under them)."""
+    missing = [sid for sid in dict.fromkeys(instances) if not (layout.split(dataset, sid) / "split.json").is_file()]
+    if not missing:
+        return []
+    ratings, n_items, extras = _split_inputs(layout, params, dataset, tuple(missing))
+    out = []
+    for sid in missing:
+        with atomic_dir(layout.split(dataset, sid)) as tmp:
+            out.append(make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras))
+    return out
+
+
+def _split_inputs(layout: Layout, params: Params, dataset: str, instances: tuple[str, ...]
+                  ) -> tuple[pl.DataFrame, int, dict[str, pl.DataFrame]]:  # fmt: skip
+    """The ingested ratings, the item count and the tables the protocols of ``instances`` read; a protocol the
+    dataset cannot support is refused before any split is written."""
     d = layout.ingested(dataset)
     ratings = pl.read_parquet(d / "ratings.parquet")
     if not read_manifest(d).has_timestamps:
@@ -61,5 +86,4 @@ def make_splits(layout: Layout, params: Params, dataset: str) -> list[dict[str, 
                 f"which {dataset} lacks; grouplens-<fold> needs ml-100k ingested from the GroupLens files)",
                 sid,
             )
-    with atomic_dir(layout.splits(dataset)) as tmp:  # every instance is replaced together, or none
-        return [make_split(tmp, sid, ratings, n_items, params.split.loo_negatives, extras) for sid in instances]
+    return ratings, n_items, extras
