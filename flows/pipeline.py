@@ -2,6 +2,9 @@
 
     python -m flows.pipeline [--dataset ml-100k] [--runner inline|threads|dask] [--workers N] [--address tcp://...]
 
+Without ``--dataset`` it runs every dataset of params.yaml's ``pipeline``, one after the other (what ``dvc repro``
+runs, and what the scheduled deployment runs).
+
 Every stage runs as a subflow and writes exactly the artifacts ``dvc repro`` writes. The train and evaluate
 runs are one grid of tasks on the task runner of ``params.yaml``'s ``fanout`` section (``flows/grid.py``;
 the default runs them one at a time); the report waits for every run. This flow always runs every stage (it
@@ -72,14 +75,42 @@ def pipeline_flow(
     address: str | None = None,
     dvc_commit_at_end: bool = True,
 ) -> dict:
-    _, params, name = layout_and_params(root, dataset)
+    """Every stage on ``dataset``, or on each dataset of params.yaml's ``pipeline`` in turn when none is named (what
+    the scheduled deployment runs); then ``dvc commit`` of the datasets' stages."""
+    _, params, _ = layout_and_params(root, dataset)
+    names = [dataset] if dataset else list(params.pipeline)
+    fan = {"runner": runner, "workers": workers, "threads_per_worker": threads_per_worker, "address": address}
+    timings: dict[str, float] = {}
+    out: dict = {}
+    for name in names:
+        suffix = "" if len(names) == 1 else f"@{name}"
+        timings_of, out = _one_dataset(root, name, device, fan)
+        timings.update({f"{k}{suffix}": v for k, v in timings_of.items()})
+    committed = [n for n in names if n in params.pipeline]
+    if dvc_commit_at_end and committed and is_dvc_project(Path(root)):
+        t0 = time.perf_counter()
+        dvc_commit(Path(root), list(dict.fromkeys(t for n in committed for t in dataset_stages(n))))
+        timings["dvc-commit"] = round(time.perf_counter() - t0, 2)
+        logger().info("dvc commit: dvc.lock records this run's artifacts (dvc repro finds nothing to do)")
+    key = names[0] if len(names) == 1 else "all"
+    publish(
+        f"{key}-pipeline",
+        f"Pipeline on {', '.join(names)}",
+        [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [f"- total: {sum(timings.values()):.1f} s"],
+        [{"stage": k, "seconds": v} for k, v in timings.items()],
+    )
+    return {"timings": timings, **out}
+
+
+def _one_dataset(root: str, name: str, device: str | None, fan: dict) -> tuple[dict[str, float], dict]:
+    """acquire → ingest → validate → features → split → train + evaluate → report on one dataset."""
     timings: dict[str, float] = {}
 
     def stage(label: str, fn, **kw):  # type: ignore[no-untyped-def]
         t0 = time.perf_counter()
         result = fn(root=root, dataset=name, **kw)
         timings[label] = round(time.perf_counter() - t0, 2)
-        logger().info("stage %s done in %.1fs", label, timings[label])
+        logger().info("stage %s on %s done in %.1fs", label, name, timings[label])
         return result
 
     stage("acquire", acquire_flow)
@@ -87,21 +118,9 @@ def pipeline_flow(
     stage("validate", validate_flow)
     stage("features", features_flow)
     stage("split", split_flow)
-    fan = {"runner": runner, "workers": workers, "threads_per_worker": threads_per_worker, "address": address}
     stage("train+evaluate", run_grid, device=device, **fan)
     out = stage("report", report_flow)
-    if dvc_commit_at_end and name in params.pipeline and is_dvc_project(Path(root)):
-        t0 = time.perf_counter()
-        dvc_commit(Path(root), dataset_stages(name))
-        timings["dvc-commit"] = round(time.perf_counter() - t0, 2)
-        logger().info("dvc commit: dvc.lock records this run's artifacts (dvc repro finds nothing to do)")
-    publish(
-        f"{name}-pipeline",
-        f"Pipeline on {name}",
-        [f"- {k}: {v:.1f} s" for k, v in timings.items()] + [f"- total: {sum(timings.values()):.1f} s"],
-        [{"stage": k, "seconds": v} for k, v in timings.items()],
-    )
-    return {"timings": timings, **out}
+    return timings, out
 
 
 def main() -> int:
