@@ -27,7 +27,7 @@ def _module(module: str, args: Sequence[str]) -> int:
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
-    dataset = ["--dataset", args.dataset] if args.dataset else []
+    dataset = ["--dataset", args.dataset] if args.dataset else ["--pipeline"]
     status = _module("flows.acquire", dataset)
     if status:
         return status
@@ -50,10 +50,11 @@ def _passthrough(module: str) -> Callable[[argparse.Namespace, list[str]], int]:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="hybridrec", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True, metavar="{run,experiment,tune,report,ui,deploy}")
-    p = sub.add_parser("run", help="acquire the dataset, then `dvc repro` against one Prefect server (make run)",
-                       description="Acquire params.yaml's dataset (or --dataset), `dvc add data`, then `dvc repro` "
-                       "with one Prefect server for every stage. Extra arguments go to `dvc repro`.")  # fmt: skip
-    p.add_argument("--dataset", default=None, help="dataset to acquire (default: params.yaml's)")
+    p = sub.add_parser("run", help="acquire the datasets, then `dvc repro` against one Prefect server (make run)",
+                       description="Acquire every dataset of params.yaml's pipeline (or --dataset), `dvc add data`, "
+                       "then `dvc repro` with one Prefect server for every stage. Extra arguments go to "
+                       "`dvc repro`.")  # fmt: skip
+    p.add_argument("--dataset", default=None, help="only this dataset to acquire (default: the pipeline's)")
     p.set_defaults(fn=_run)
     for name, module, text in (
         ("experiment", "flows.experiment", "reproduce a paper's table: --list, or an experiment name"),
