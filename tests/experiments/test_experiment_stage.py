@@ -5,7 +5,6 @@ that variant's runs."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,13 +12,12 @@ import pytest
 import yaml
 
 from tests.experiments.test_experiments import spec
-from tests.pipeline.test_pipeline import project_copy, run
+from tests.pipeline.test_pipeline import project_copy, run, stage_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_experiment_stage_runs_once_and_reruns_only_what_changed(prefect_harness, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from prefect.settings import PREFECT_API_URL
 
     root = project_copy(tmp_path / "repo")
     (root / "experiments" / "tiny.yaml").write_text(json.dumps(spec()))  # JSON is YAML, without anchors
@@ -29,13 +27,7 @@ def test_experiment_stage_runs_once_and_reruns_only_what_changed(prefect_harness
     raw = root / "artifacts" / "experiments" / "data" / "synthetic"
     raw.mkdir(parents=True)
     (raw / "SPEC.json").write_text(json.dumps({"n_users": 80, "n_items": 60, "n_ratings": 2000}))
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HYBRIDREC_THREADS": "1",
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-    }
+    env = stage_env(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
     first = run([*dvc, "repro", "experiment@tiny"], root, env)
     assert "Running stage 'experiment@tiny'" in first

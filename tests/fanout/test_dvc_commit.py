@@ -3,14 +3,13 @@ nothing to do and ``dvc status`` reports everything up to date."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import small_params, write_params
-from tests.pipeline.test_pipeline import project_copy, run
+from tests.pipeline.test_pipeline import project_copy, run, stage_env
 
 pytestmark = pytest.mark.slow
 
@@ -18,18 +17,11 @@ pytestmark = pytest.mark.slow
 def test_pipeline_on_a_local_cluster_then_dvc_repro_has_nothing_to_do(
     prefect_harness, tmp_path: Path, ml100k_small: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from prefect.settings import PREFECT_API_URL
 
     root = project_copy(tmp_path / "repo")
     write_params(root, small_params(ml100k_small, max_epochs=2, instances=["random-80-10-10-s0"],
                                     models=["biased-mf", "autorec-i"]))  # fmt: skip
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HYBRIDREC_THREADS": "1",
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-    }
+    env = stage_env(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
     run([sys.executable, "-m", "flows.acquire"], root, env)
     run([*dvc, "add", "-q", "data"], root, env)

@@ -102,6 +102,20 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
+def stage_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `dvc repro` / stage process in a test: this venv first on PATH, one torch thread, the
+    session's Prefect server (``prefect_harness``), a private PREFECT_HOME."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HYBRIDREC_THREADS": "1",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+
+
 def _json_part(output: str) -> str:
     """The JSON document in a command's output (DVC may print log lines around it)."""
     start = min(i for i in (output.find("{"), output.find("[")) if i >= 0)
@@ -127,7 +141,6 @@ def _mtimes(folder: Path) -> dict[str, int]:
 def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_small: Path) -> None:  # type: ignore[no-untyped-def]
     """Two datasets side by side in one dvc.lock (ml-100k with its models on a random split, synthetic-implicit
     with ranking models on leave-one-out), then one hyperparameter changed: only its model's runs retrain."""
-    from prefect.settings import PREFECT_API_URL
 
     root = project_copy(tmp_path / "repo")
     (ml100k_small / "SPEC.json").write_text(json.dumps(SYNTHETIC_SPEC))  # read by the synthetic dataset only
@@ -137,14 +150,7 @@ def test_dvc_repro_in_a_temporary_copy(prefect_harness, tmp_path: Path, ml100k_s
         "synthetic-implicit": {"splits": ["leave-one-out-s0"], "models": ["pop", "bpr"]},
     }
     write_params(root, params)
-    venv_bin = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
-        "HYBRIDREC_THREADS": "1",
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-    }
+    env = stage_env(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
     run([sys.executable, "-m", "flows.acquire", "--pipeline"], root, env)
     run([*dvc, "add", "-q", "data"], root, env)
