@@ -73,7 +73,7 @@ class PipelineEntry:
     """``pipeline.<dataset>``: what ``dvc repro`` runs on that dataset. Each field left out (None) takes the
     top-level value (``split.instances``, ``train.models``, ``train.pretrained``)."""
 
-    splits: tuple[str, ...] | None = None  # its split instances (Douban: published-s0, DeepCF: predefined-s0 ...)
+    splits: tuple[str, ...] | None = None  # its split instances (Douban, DeepCF: predefined-s0 ...)
     models: tuple[str, ...] | None = None  # its models and variants
     pretrained: tuple[tuple[str, tuple[str, ...]], ...] | None = None  # its pre-trained runs (as train.pretrained)
 
@@ -136,11 +136,11 @@ class Params:
         return dataclasses.replace(self, split=split, train=train)
 
 
-def parse_split_id(split_id: str) -> tuple[str, int]:
-    """``random-80-10-10-s0`` → (``random-80-10-10``, 0)."""
+def parse_split_id(split_id: str, param: str = "split.instances") -> tuple[str, int]:
+    """``random-80-10-10-s0`` → (``random-80-10-10``, 0); a malformed id is a ConfigError naming ``param``."""
     m = SPLIT_ID.match(split_id)
     if not m:
-        raise ConfigError("split.instances", "'<protocol>-s<seed>', e.g. 'random-80-10-10-s0'", split_id)
+        raise ConfigError(param, "'<protocol>-s<seed>', e.g. 'random-80-10-10-s0'", split_id)
     return m["protocol"], int(m["seed"])
 
 
@@ -381,8 +381,7 @@ def _pipeline(raw: dict[str, Any], dataset: str) -> dict[str, PipelineEntry]:
             splits = _typed_list(f"{key}.splits", ("",), entry["splits"])
             _distinct_nonempty(f"{key}.splits", splits)
             for sid in splits:
-                if not SPLIT_ID.match(str(sid)):
-                    raise ConfigError(f"{key}.splits", "'<protocol>-s<seed>', e.g. 'random-80-10-10-s0'", sid)
+                parse_split_id(sid, f"{key}.splits")
         if "models" in entry:
             models = _typed_list(f"{key}.models", ("",), entry["models"])
             _distinct_nonempty(f"{key}.models", models)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.common.config import Params, params_from_dict
+from tasks.common.config import EvaluateParams, Params, params_from_dict
 from tasks.common.paths import Layout
 from tasks.common.safe_yaml import load_user_yaml
 from tasks.experiments.spec import Experiment
@@ -108,7 +108,7 @@ def experiment_params(exp: Experiment, base: dict[str, Any], dataset: str, insta
     cut-offs every experiment needs (``experiments_full_k``)."""
     raw = copy.deepcopy(base)
     evaluate = raw.setdefault("evaluate", {})
-    full_k = set(evaluate.get("full_k") or [10, 50, 100]) | experiments_full_k(exp.path.parent)
+    full_k = set(evaluate.get("full_k") or EvaluateParams().full_k) | experiments_full_k(exp.path.parent)
     evaluate["full_k"] = sorted(full_k)
     raw["dataset"] = dataset
     raw["split"]["instances"] = instances
