@@ -13,6 +13,9 @@ A model (one file, ``@register_model("name")``) declares:
   on the model's device). A model whose score is a dot product of user and item representations returns them
   from ``representations()``: full ranking is then one matmul per chunk of users, item side computed once per
   ``scoring()`` block.
+
+A model may also compute its gradients itself (``analytic_gradients = True``): ``batch_loss`` then runs without
+autograd and adds every parameter's gradient into ``.grad`` (tests compare them with autograd's).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "Recommender",
     "StepLoss",
     "activation",
+    "add_row_grads",
     "lecun_normal_",
     "mlp",
 ]
@@ -187,6 +191,13 @@ class StepLoss:
     weight: float = 1.0
 
 
+def add_row_grads(param: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+    """``param.grad[rows] += values``, repeated rows summed (an embedding's backward, for analytic gradients)."""
+    if param.grad is None:
+        param.grad = torch.zeros_like(param)
+    param.grad.index_add_(0, rows, values)
+
+
 class Recommender(nn.Module):
     """Base class of every model; see the module docstring for the contract."""
 
@@ -194,6 +205,10 @@ class Recommender(nn.Module):
     name: ClassVar[str] = ""
     task: str = "rating"  # a class attribute; a model whose task is a config field sets it per instance
     fits_itself: ClassVar[bool] = False
+    # True: ``batch_loss`` computes its objective without autograd and adds each parameter's gradient to ``.grad``
+    # itself (``add_row_grads``); the loop then steps the optimizer without calling ``backward``. For models whose
+    # gradient is a few closed-form lines (BiasedMF), where autograd's bookkeeping would cost more than the maths.
+    analytic_gradients: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     needs_side: ClassVar[tuple[str, ...]] = ()  # "user" / "item": side information the model cannot run without
 

@@ -184,12 +184,14 @@ def _t(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 
 def pair_batches(data: Interactions, batch_size: int, rng: np.random.Generator, device: torch.device
                  ) -> Iterator[PairBatch]:  # fmt: skip
-    """Every observed pair once per epoch, in a fresh seeded order."""
+    """Every observed pair once per epoch, in a fresh seeded order (gathered once per epoch; batches are slices)."""
     u, i, r, w = data.tensors(device)
     order = torch.as_tensor(rng.permutation(len(data)), device=device)
+    u, i, r = u[order], i[order], r[order]
+    w = None if w is None else w[order]
     for s in range(0, len(order), batch_size):
-        sel = order[s : s + batch_size]
-        yield PairBatch(u[sel], i[sel], r[sel], None if w is None else w[sel])
+        e = s + batch_size
+        yield PairBatch(u[s:e], i[s:e], r[s:e], None if w is None else w[s:e])
 
 
 def negative_batches(

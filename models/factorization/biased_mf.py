@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.common.base import GradientConfig, Recommender, StepLoss
+from models.common.base import GradientConfig, Recommender, StepLoss, add_row_grads
 from models.common.context import TrainContext
 from models.common.registry import register_model
 from models.common.samplers import PairBatch
@@ -35,6 +35,7 @@ class BiasedMFConfig(GradientConfig):
 class BiasedMF(Recommender):
     config_cls = BiasedMFConfig
     task = "rating"
+    analytic_gradients = True
 
     def __init__(self, cfg: BiasedMFConfig, ctx: TrainContext) -> None:
         super().__init__(cfg, ctx)
@@ -50,6 +51,14 @@ class BiasedMF(Recommender):
                 nn.init.normal_(factors, 0.0, cfg.init_std)
                 table.weight.zero_()
                 table.weight[:, :k] = factors
+        # for the closed-form gradient: [x_1..x_k, 1] = x · mask + e_{k+1}
+        # (buffers so that they follow the model's device; not persistent: checkpoints hold the weights only)
+        self._factor_mask: torch.Tensor | None
+        self._bias_one: torch.Tensor | None
+        self.register_buffer("_factor_mask", torch.cat([torch.ones(k), torch.zeros(1)]) if cfg.biases else None,
+                             persistent=False)  # fmt: skip
+        self.register_buffer("_bias_one", torch.cat([torch.zeros(k), torch.ones(1)]) if cfg.biases else None,
+                             persistent=False)  # fmt: skip
         self.register_buffer("mu", torch.tensor(ctx.global_mean if cfg.biases else 0.0, dtype=torch.float32))
 
     def _score(self, pu: torch.Tensor, qi: torch.Tensor) -> torch.Tensor:
@@ -61,12 +70,35 @@ class BiasedMF(Recommender):
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self._score(self.P(users), self.Q(items))
 
+    @torch.no_grad()
     def batch_loss(self, batch: PairBatch) -> StepLoss:
-        pu, qi = self.P(batch.users), self.Q(batch.items)
-        err = (self._score(pu, qi) - batch.ratings).pow(2)
-        reg = pu.pow(2).sum(-1) + qi.pow(2).sum(-1)  # ‖p_j‖² + ‖q_k‖² (+ b_j² + b_k²)
-        objective = (err + self.cfg.l2 * reg).mean()
-        return StepLoss(objective, {"mse": err.mean().detach(), "reg": reg.mean().detach()}, weight=len(err))
+        """Objective (1/n) Σ_batch (r̂ − r)² + λ(‖p_j‖² + ‖q_k‖² (+ b_j² + b_k²)), and its gradient in closed form
+        (``analytic_gradients``): ∂/∂p_j = (2/n)[(r̂ − r)·q̃_k + λ·p_j] summed over the batch's rows of user j, with
+        q̃_k = [q_k, 1] when biased (∂r̂/∂b_j = 1), and symmetrically for q_k. Autograd gives the same numbers
+        (a test compares them); this costs ~a third of its time per step."""
+        P, Q = self.P.weight, self.Q.weight
+        pu, qi = P.index_select(0, batch.users), Q.index_select(0, batch.items)
+        err = self._score(pu, qi) - batch.ratings
+        n = len(err)
+        sq = err.square().mean()
+        reg = (pu.square().sum() + qi.square().sum()) / n  # mean of ‖p_j‖² + ‖q_k‖² (+ b_j² + b_k²)
+        d = (err * (2.0 / n)).unsqueeze(1)
+        shrink = 2.0 * self.cfg.l2 / n
+        if self._bias_one is not None:  # [x, 1]: the bias column's partial derivative of r̂ is 1
+            pu_d = torch.addcmul(self._bias_one, pu, self._factor_mask)
+            qi_d = torch.addcmul(self._bias_one, qi, self._factor_mask)
+        else:
+            pu_d, qi_d = pu, qi
+        add_row_grads(P, batch.users, torch.addcmul(pu * shrink, d, qi_d))
+        add_row_grads(Q, batch.items, torch.addcmul(qi * shrink, d, pu_d))
+        return StepLoss(sq + self.cfg.l2 * reg, {"mse": sq, "reg": reg}, weight=n)
+
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        """Adam runs as PyTorch's fused kernel (one per table instead of ~10 elementwise passes): the same update
+        rule; the per-step cost here is mostly such fixed costs. Other optimizers as every model builds them."""
+        if self.cfg.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True)
+        return super().make_optimizer()
 
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self(users, items)
