@@ -110,6 +110,9 @@ class GFConfig(GradientConfig):
     """concat | product | cosine | outer."""
     prediction: str = "linear"
     """linear | nonlinear | mlp | cnn."""
+    fixed_h: bool = False
+    """Linear prediction over a product / cosine fusion only: keep h = 1 and the output bias at its initial value
+    instead of learning them, i.e. the plain inner product (NCF's MF: "h a uniform vector of 1")."""
     predictor: tuple[int, ...] = (64, 32, 16)
     """Hidden sizes of an mlp prediction (a linear output follows)."""
     predictor_activation: str = "relu"
@@ -194,6 +197,9 @@ class GFConfig(GradientConfig):
                               self.batching)  # fmt: skip
         if self.negatives < 1:
             raise ConfigError(f"{p}.negatives", "an integer >= 1", self.negatives)
+        if self.fixed_h and (self.prediction != "linear" or self.fusion not in ("product", "cosine")):
+            raise ConfigError(f"{p}.fixed_h", "true only with a linear prediction over a product or cosine fusion",
+                              f"prediction {self.prediction}, fusion {self.fusion}")  # fmt: skip
         if self.init_std <= 0:
             raise ConfigError(f"{p}.init_std", "a number > 0", self.init_std)
 
@@ -361,6 +367,8 @@ class GF(Recommender):
                 nn.init.constant_(self.head.out.bias, math.log(frac / (1 - frac)))
             else:
                 nn.init.constant_(self.head.out.bias, mean)
+        if cfg.fixed_h:  # h = 1 (Head's init for a linear prediction over a product), bias as initialised
+            self.head.out.requires_grad_(False)
         n_pairs = len(ctx.users) * (1 + cfg.negatives if cfg.task == "ranking" and cfg.loss != "bpr" else 1)
         self._pairs_per_epoch = max(n_pairs, 1)
 

@@ -1,90 +1,124 @@
-"""Models that compute their own gradients (``analytic_gradients``, BiasedMF / MF): the closed-form gradient is
-autograd's gradient of the same objective, repeated users and items in a batch are summed, full-batch optimizers
-accumulate it over minibatches, and a training epoch through the loop moves the weights as autograd would."""
+"""Models that compute their own gradients (``analytic_gradients``: BiasedMF / MF, BPR with and without item
+biases): the closed-form gradient is autograd's gradient of the same objective written out independently here,
+repeated users and items in a batch are summed, and a training epoch through the loop (minibatch and full-batch
+optimizers) moves the weights exactly as autograd's gradient would."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
+from models.common.base import StepLoss
 from models.common.context import TrainContext
+from models.common.samplers import PairBatch, TripleBatch
 from tasks.training import build_model
 from tasks.training.loop import _epoch
 
 N_U, N_I = 12, 9
 
 
-def ctx() -> TrainContext:
+def ctx(implicit: bool) -> TrainContext:
     rng = np.random.default_rng(0)
     pairs = rng.choice(N_U * N_I, 60, replace=False)
     users, items = (pairs // N_I).astype(np.int64), (pairs % N_I).astype(np.int64)
-    return TrainContext(N_U, N_I, users, items, rng.integers(1, 6, len(pairs)).astype(np.float32), (1.0, 5.0))
+    ratings = np.ones(len(pairs), np.float32) if implicit else rng.integers(1, 6, len(pairs)).astype(np.float32)
+    c = TrainContext(N_U, N_I, users, items, ratings, (1.0, 1.0) if implicit else (1.0, 5.0))
+    c.implicit = implicit
+    return c
 
 
-def build(biases: bool, **cfg: object) -> torch.nn.Module:
-    torch.manual_seed(0)
-    m = build_model("biased-mf", {"factors": 4, "biases": biases, "init_std": 0.5, "l2": 0.3, **cfg}, ctx())
-    assert m.analytic_gradients
-    return m
-
-
-def autograd_objective(m: torch.nn.Module, users: torch.Tensor, items: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """The BiasedMF objective written out independently: mean of (μ + b_j + b_k + p_j·q_k − r)² + λ(‖p_j‖² + ‖q_k‖²
-    + b_j² + b_k²)."""
+def mf_objective(m: torch.nn.Module, b: PairBatch) -> torch.Tensor:
+    """BiasedMF: mean of (μ + b_j + b_k + p_j·q_k − r)² + λ(‖p_j‖² + ‖q_k‖² + b_j² + b_k²) (MF: no biases)."""
     k = m.k
-    pu, qi = m.P.weight[users], m.Q.weight[items]
+    pu, qi = m.P.weight[b.users], m.Q.weight[b.items]
     if m.cfg.biases:
         score = m.mu + pu[:, k] + qi[:, k] + (pu[:, :k] * qi[:, :k]).sum(-1)
     else:
         score = (pu * qi).sum(-1)
-    reg = pu.pow(2).sum(-1) + qi.pow(2).sum(-1)
-    return ((score - r).pow(2) + m.cfg.l2 * reg).mean()
+    return ((score - b.ratings).pow(2) + m.cfg.l2 * (pu.pow(2).sum(-1) + qi.pow(2).sum(-1))).mean()
 
 
-@pytest.mark.parametrize("biases", [True, False])
-def test_analytic_gradient_is_autograds(biases: bool) -> None:
-    m = build(biases)
-    users = torch.tensor([0, 3, 3, 7, 0, 11])  # repeated users and items: their rows' gradients add up
-    items = torch.tensor([1, 1, 4, 8, 2, 1])
-    r = torch.tensor([4.0, 2.0, 5.0, 1.0, 3.0, 4.0])
-    from models.common.samplers import PairBatch
+def bpr_objective(m: torch.nn.Module, b: TripleBatch) -> torch.Tensor:
+    """BPR: −mean ln σ(x̂_ui − x̂_uj) + λ mean(‖p_u‖² + ‖q_i‖² + ‖q_j‖² (+ b_i² + b_j²))."""
+    p, qi, qj = m.p.weight[b.users], m.q.weight[b.pos_items], m.q.weight[b.neg_items]
+    x = (p * qi).sum(-1) - (p * qj).sum(-1)
+    reg = p.pow(2).sum(-1) + qi.pow(2).sum(-1) + qj.pow(2).sum(-1)
+    if m.b is not None:
+        bi, bj = m.b.weight[b.pos_items, 0], m.b.weight[b.neg_items, 0]
+        x = x + bi - bj
+        reg = reg + bi.pow(2) + bj.pow(2)
+    return -F.logsigmoid(x).mean() + m.cfg.l2 * reg.mean()
 
+
+# (model, config, implicit data, independent objective, a batch with repeated users and items)
+CASES: dict[str, tuple[str, dict, bool, Callable, object]] = {
+    "biased-mf": ("biased-mf", {"factors": 4, "biases": True}, False, mf_objective,
+                  PairBatch(torch.tensor([0, 3, 3, 7, 0, 11]), torch.tensor([1, 1, 4, 8, 2, 1]),
+                            torch.tensor([4.0, 2.0, 5.0, 1.0, 3.0, 4.0]))),
+    "mf": ("biased-mf", {"factors": 4, "biases": False}, False, mf_objective,
+           PairBatch(torch.tensor([0, 3, 3, 7, 0, 11]), torch.tensor([1, 1, 4, 8, 2, 1]),
+                     torch.tensor([4.0, 2.0, 5.0, 1.0, 3.0, 4.0]))),
+    "bpr": ("bpr", {"factors": 4}, True, bpr_objective,
+            TripleBatch(torch.tensor([0, 3, 3, 7, 0]), torch.tensor([1, 1, 4, 8, 2]), torch.tensor([2, 5, 1, 1, 6]))),
+    "bpr-bias": ("bpr", {"factors": 4, "item_bias": True}, True, bpr_objective,
+                 TripleBatch(torch.tensor([0, 3, 3, 7, 0]), torch.tensor([1, 1, 4, 8, 2]),
+                             torch.tensor([2, 5, 1, 1, 6]))),
+}  # fmt: skip
+
+
+def build(case: str, **cfg: object) -> torch.nn.Module:
+    name, base, implicit, _, _ = CASES[case]
+    torch.manual_seed(0)
+    m = build_model(name, {**base, "init_std": 0.5, "l2": 0.3, **cfg}, ctx(implicit))
+    if name == "bpr" and m.b is not None:
+        with torch.no_grad():
+            m.b.weight.normal_(0.0, 0.5)  # non-zero biases, so that their terms count
+    assert m.analytic_gradients
+    return m
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_analytic_gradient_is_autograds(case: str) -> None:
+    _, _, _, objective, batch = CASES[case]
+    m = build(case)
     m.zero_grad(set_to_none=True)
-    step = m.batch_loss(PairBatch(users, items, r))
+    step = m.batch_loss(batch)
     ours = {n: p.grad.clone() for n, p in m.named_parameters()}
     assert not step.objective.requires_grad
     m.zero_grad(set_to_none=True)
-    ref = autograd_objective(m, users, items, r)
+    ref = objective(m, batch)
     ref.backward()
     assert torch.allclose(step.objective, ref.detach(), rtol=1e-6)
     for n, p in m.named_parameters():
         assert torch.allclose(ours[n], p.grad, rtol=1e-5, atol=1e-7), n
         assert ours[n].abs().sum() > 0, n
+    users = batch.users
     untouched = torch.ones(N_U, dtype=torch.bool)
     untouched[users] = False
-    assert (ours["P.weight"][untouched] == 0).all()
+    first = next(iter(ours))  # the user table
+    assert (ours[first][untouched] == 0).all()
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rprop"])
-def test_an_epoch_moves_the_weights_as_autograd_would(optimizer: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One loop epoch with the analytic path, then the same epoch with the objective differentiated by autograd
-    (``analytic_gradients`` off, ``batch_loss`` replaced by the independent objective): the same weights."""
-    cfg = {"optimizer": optimizer, "batch_size": 16, "lr": 0.05}
+def test_an_epoch_moves_the_weights_as_autograd_would(case: str, optimizer: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """One loop epoch with the analytic path, then the same epoch with the independent objective differentiated by
+    autograd (``analytic_gradients`` off): the same weights."""
+    objective = CASES[case][3]
+    cfg: dict = {"optimizer": optimizer, "batch_size": 16, "lr": 0.05}
     if optimizer == "rprop":
         cfg["full_batch_steps"] = 3
-    start = build(True, **cfg).state_dict()
-    fast = build(True, **cfg)
+    start = build(case, **cfg).state_dict()
+    fast = build(case, **cfg)
     _epoch(fast, fast.make_optimizer(), np.random.default_rng(1))
 
-    slow = build(True, **cfg)
-    from models.common.base import StepLoss
-
-    def batch_loss(batch):  # type: ignore[no-untyped-def]
-        obj = autograd_objective(slow, batch.users, batch.items, batch.ratings)
-        return StepLoss(obj, {}, weight=len(batch.users))
-
-    monkeypatch.setattr(slow, "batch_loss", batch_loss)
+    slow = build(case, **cfg)
+    monkeypatch.setattr(slow, "batch_loss", lambda b: StepLoss(objective(slow, b), {}, weight=len(b.users)))
     monkeypatch.setattr(type(slow), "analytic_gradients", False)
     _epoch(slow, slow.make_optimizer(), np.random.default_rng(1))
     moved = False

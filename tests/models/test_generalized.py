@@ -79,6 +79,23 @@ def test_mf_preset_is_a_dot_product_of_embeddings() -> None:
     torch.testing.assert_close(model.predict_pairs(u, i), expect)
 
 
+def test_fixed_h_keeps_the_plain_inner_product_through_training(tmp_path: Path) -> None:
+    """``fixed_h``: h stays 1 and the bias 0 while the embeddings learn; the score is exactly p·q (NCF's MF)."""
+    data = tiny_run_data("ranking")
+    seed_everything(0)
+    model = build_model("gf", {"factors": 4, "loss": "bpr", "fixed_h": True, "lr": 0.05, "batch_size": 32}, data.ctx)
+    before = model.user_rep.first.weight.detach().clone()
+    fit(model, data, seed=0, max_epochs=3, patience=100, best_path=tmp_path / "m.pt", resume_path=None, fp="h",
+        progress=lambda s: None)  # fmt: skip
+    assert torch.equal(model.head.out.weight, torch.ones_like(model.head.out.weight))
+    assert float(model.head.out.bias) == 0.0
+    assert not torch.equal(model.user_rep.first.weight, before)
+    u, i = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])
+    p, q = model.user_rep.first.weight[u], model.item_rep.first.weight[i]
+    torch.testing.assert_close(model.predict_pairs(u, i), (p * q).sum(-1))
+    assert model.n_parameters() == (N_USERS + N_ITEMS) * 4
+
+
 def test_target_masking_equals_encoding_the_vector_without_the_target() -> None:
     data = tiny_run_data("ranking")
     seed_everything(0)
@@ -109,6 +126,8 @@ def test_target_masking_equals_encoding_the_vector_without_the_target() -> None:
         ({"batching": "items"}, "models.gf.batching", "items"),
         ({"fusion": "sum"}, "models.gf.fusion", "sum"),
         ({"loss": "bce", "output_activation": "identity"}, "models.gf.output_activation", "identity"),
+        ({"fixed_h": True, "prediction": "nonlinear"}, "models.gf.fixed_h", "prediction nonlinear"),
+        ({"fixed_h": True, "fusion": "concat", "prediction": "mlp"}, "models.gf.fixed_h", "fusion concat"),
     ],
 )
 def test_impossible_combinations_are_refused(raw: dict, param: str, found: str) -> None:
