@@ -4,6 +4,7 @@ and peak RSS (and peak GPU memory on CUDA) per model, each model in its own proc
     python -m bench.scale_models                                  # 138,493 users, 26,744 items, 20,000,263 ratings
     python -m bench.scale_models --models autorec-i cfn-i ncae --users 6040 --items 3706 --ratings 1000209
     python -m bench.scale_models --root /tmp/hr-20m               # reuse (or keep) the generated data
+    python -m bench.scale_models --models cfn-i ncae --set cfn-i.sparse_updates=true ncae.sparse_updates=true
 
 Runs ingest, a random-80-10-10-s0 split and the side features once (on the real stage functions), then, per model,
 builds it from params.yaml and trains exactly one epoch through the shared loop's epoch function (no validation
@@ -62,6 +63,25 @@ print(json.dumps({{"load_s": load, "epoch_s": sec, "params": model.n_parameters(
 """
 
 
+def write_params(root: Path, overrides: list[str]) -> None:
+    """``root/params.yaml``: the repository's params with dataset ``synthetic`` and one split, plus ``overrides``
+    (``model.key=value``), written afresh on every call so that no earlier run's overrides linger."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["dataset"] = "synthetic"
+    params["acquire"]["source_dir"] = str(root / "spec")
+    params["split"]["instances"] = [SPLIT]
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        model, _, field = key.partition(".")
+        if not sep or not field:
+            raise SystemExit(f"--set {item!r}: expected model.key=value")
+        entry = params["models"].get(model)
+        if not isinstance(entry, dict):
+            raise SystemExit(f"--set {item!r}: params.yaml has no models.{model} mapping")
+        entry[field] = yaml.safe_load(value)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
 def prepare_synthetic(root: Path, users: int, items: int, ratings: int) -> None:
     """Generate, ingest and split (random-80-10-10-s0) synthetic data of the given size under ``root``, and build its
     side features; writes ``root/params.yaml`` (dataset ``synthetic``). In a child process, so that the
@@ -70,11 +90,7 @@ def prepare_synthetic(root: Path, users: int, items: int, ratings: int) -> None:
         return
     (root / "spec").mkdir(parents=True, exist_ok=True)
     (root / "spec" / "SPEC.json").write_text(json.dumps({"n_users": users, "n_items": items, "n_ratings": ratings}))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["dataset"] = "synthetic"
-    params["acquire"]["source_dir"] = str(root / "spec")
-    params["split"]["instances"] = [SPLIT]
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(root, [])
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from pathlib import Path; "
             "from tasks.common.paths import Layout; from tasks.common.config import load_params; "
             "from tasks.acquire import acquire_dataset; from tasks.ingest import ingest_dataset; "
@@ -95,9 +111,14 @@ def main() -> None:
     ap.add_argument("--ratings", type=int, default=SIZES["ml-20m"][2])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--root", default=None, help="project root for the data (default: a temporary one)")
+    ap.add_argument("--set", nargs="*", default=[], dest="overrides",
+                    help="model.key=value overrides of params.yaml (e.g. ncae.sparse_updates=true)")
     a = ap.parse_args()
     root = Path(a.root or tempfile.mkdtemp(prefix="hybridrec-scale-models-"))
     prepare_synthetic(root, a.users, a.items, a.ratings)
+    write_params(root, a.overrides)
+    if a.overrides:
+        print("overrides: " + " ".join(a.overrides))
     print(f"synthetic {a.users:,} users × {a.items:,} items, {a.ratings:,} ratings ({time.strftime('%Y-%m-%d')})")
     print(f"{'model':<12} {'params':>12} {'s/epoch':>9} {'load s':>7} {'peak RSS':>9} {'GPU peak':>9}  device")
     for model in a.models:
