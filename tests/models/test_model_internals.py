@@ -101,7 +101,7 @@ CUDA_CONFIGS = {
     "biased-mf": {"factors": 4},
     "autorec-i": {"hidden": [8]},
     "autorec-u": {"hidden": [8, 4, 8]},
-    "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4]},  # masking on, BoW side sources (sparse)
+    "nrp-direct": {"encoder": [16, 8], "predictor": [8, 4], "side": "bow"},  # masking on, BoW sources (sparse)
     "nrp-direct-svd": {"encoder": [16, 8], "predictor": [8, 4], "side": "svd", "input_norm": "sqrt"},
     "nrp-direct-dropout": {"encoder": [16, 8], "predictor": [8, 4], "input_dropout": 0.5, "center": "global"},
 }
