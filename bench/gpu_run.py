@@ -265,7 +265,7 @@ def _steps(model: Recommender, rng: np.random.Generator) -> tuple[str, Callable[
 
     def step(batch: Any) -> None:
         opt.zero_grad(set_to_none=True)
-        model.batch_loss(batch).objective.backward()
+        model.backward(model.batch_loss(batch))
         if not full_batch:
             opt.step()
 

@@ -249,6 +249,13 @@ class Recommender(nn.Module):
     def batch_loss(self, batch: Any) -> StepLoss:
         raise NotImplementedError
 
+    def backward(self, step: StepLoss) -> None:
+        """Gradients of one ``batch_loss`` into ``.grad``: autograd's backward, or nothing for a model whose
+        ``batch_loss`` already added its closed-form gradients (``analytic_gradients``). Every caller of
+        ``batch_loss`` that trains goes through here."""
+        if not self.analytic_gradients:
+            step.objective.backward()
+
     def fit_epoch(self, rng: np.random.Generator) -> dict[str, float]:
         """One epoch without an optimizer (``fits_itself`` models); returns the scalars to log."""
         raise NotImplementedError

@@ -86,8 +86,7 @@ def _epoch(model: Recommender, opt: torch.optim.Optimizer | None, rng: np.random
     for batch in model.train_batches(rng):
         opt.zero_grad(set_to_none=True)
         step = model.batch_loss(batch)
-        if not model.analytic_gradients:
-            step.objective.backward()
+        model.backward(step)
         opt.step()
         w = float(step.weight)
         total_w += w
@@ -111,8 +110,7 @@ def _full_batch_epoch(model: Recommender, opt: torch.optim.Optimizer, rng: np.ra
         total_w = 0.0
         for batch in batches:
             step = model.batch_loss(batch)
-            if not model.analytic_gradients:
-                step.objective.backward()
+            model.backward(step)
             total = step.objective.detach() if total is None else total + step.objective.detach()
             w = float(step.weight)
             total_w += w
