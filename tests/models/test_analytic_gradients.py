@@ -13,22 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from models.common.base import StepLoss
-from models.common.context import TrainContext
 from models.common.samplers import PairBatch, TripleBatch
 from tasks.training import build_model
 from tasks.training.loop import _epoch
-
-N_U, N_I = 12, 9
-
-
-def ctx(implicit: bool) -> TrainContext:
-    rng = np.random.default_rng(0)
-    pairs = rng.choice(N_U * N_I, 60, replace=False)
-    users, items = (pairs // N_I).astype(np.int64), (pairs % N_I).astype(np.int64)
-    ratings = np.ones(len(pairs), np.float32) if implicit else rng.integers(1, 6, len(pairs)).astype(np.float32)
-    c = TrainContext(N_U, N_I, users, items, ratings, (1.0, 1.0) if implicit else (1.0, 5.0))
-    c.implicit = implicit
-    return c
+from tests.models.test_sparse_updates import N_U, ctx  # the same tiny random ratings (30 × 20)
 
 
 def mf_objective(m: torch.nn.Module, b: PairBatch) -> torch.Tensor:
