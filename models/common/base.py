@@ -206,8 +206,9 @@ class Recommender(nn.Module):
     task: str = "rating"  # a class attribute; a model whose task is a config field sets it per instance
     fits_itself: ClassVar[bool] = False
     # True: ``batch_loss`` computes its objective without autograd and adds each parameter's gradient to ``.grad``
-    # itself (``add_row_grads``); the loop then steps the optimizer without calling ``backward``. For models whose
-    # gradient is a few closed-form lines (BiasedMF), where autograd's bookkeeping would cost more than the maths.
+    # itself (``add_row_grads``), so ``backward`` has nothing to do; and Adam runs as PyTorch's fused kernel (the
+    # same update rule, one kernel per tensor). For models whose gradient is a few closed-form lines (BiasedMF,
+    # BPR), where autograd's bookkeeping and Adam's per-tensor passes would cost more than the maths.
     analytic_gradients: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     needs_side: ClassVar[tuple[str, ...]] = ()  # "user" / "item": side information the model cannot run without
@@ -239,6 +240,8 @@ class Recommender(nn.Module):
         if self.cfg.optimizer == "lbfgs":
             return torch.optim.LBFGS(params, lr=self.cfg.lr, max_iter=self.cfg.full_batch_steps,
                                      history_size=10, line_search_fn="strong_wolfe")  # fmt: skip
+        if self.cfg.optimizer == "adam" and self.analytic_gradients:
+            return torch.optim.Adam(params, lr=self.cfg.lr, fused=True)
         return OPTIMIZERS[self.cfg.optimizer](params, self.cfg.lr)
 
     def train_batches(self, rng: np.random.Generator) -> Iterator[Any]:

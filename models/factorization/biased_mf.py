@@ -79,7 +79,7 @@ class BiasedMF(Recommender):
         """Objective (1/n) Σ_batch (r̂ − r)² + λ(‖p_j‖² + ‖q_k‖² (+ b_j² + b_k²)), and its gradient in closed form
         (``analytic_gradients``): ∂/∂p_j = (2/n)[(r̂ − r)·q̃_k + λ·p_j] summed over the batch's rows of user j, with
         q̃_k = [q_k, 1] when biased (∂r̂/∂b_j = 1), and symmetrically for q_k. Autograd gives the same numbers
-        (a test compares them); this costs ~a third of its time per step."""
+        (a test compares them)."""
         P, Q = self.P.weight, self.Q.weight
         pu, qi = P.index_select(0, batch.users), Q.index_select(0, batch.items)
         err = self._score(pu, qi) - batch.ratings
@@ -96,13 +96,6 @@ class BiasedMF(Recommender):
         add_row_grads(P, batch.users, torch.addcmul(pu * shrink, d, qi_d))
         add_row_grads(Q, batch.items, torch.addcmul(qi * shrink, d, pu_d))
         return StepLoss(sq + self.cfg.l2 * reg, {"mse": sq, "reg": reg}, weight=n)
-
-    def make_optimizer(self) -> torch.optim.Optimizer | None:
-        """Adam runs as PyTorch's fused kernel (one per table instead of ~10 elementwise passes): the same update
-        rule; the per-step cost here is mostly such fixed costs. Other optimizers as every model builds them."""
-        if self.cfg.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True)
-        return super().make_optimizer()
 
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self(users, items)

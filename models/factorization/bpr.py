@@ -54,14 +54,6 @@ class BPR(Recommender):
         return triple_batches(self.ctx.interactions, self.cfg.batch_size, rng, self.device,
                               param=f"models.{self.name}")  # fmt: skip
 
-    def _score(self, p: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.q(items)
-        s = (p * q).sum(-1)
-        if self.b is None:
-            return s, q.pow(2).sum(-1)
-        b = self.b(items).squeeze(-1)
-        return s + b, q.pow(2).sum(-1) + b.pow(2)
-
     @torch.no_grad()
     def batch_loss(self, batch: TripleBatch) -> StepLoss:
         """The objective and its gradient in closed form (``analytic_gradients``; a test compares it with
@@ -92,14 +84,9 @@ class BPR(Recommender):
             add_row_grads(B, j, bj * shrink - g)
         return StepLoss(bpr + self.cfg.l2 * reg, {"bpr": bpr, "reg": reg}, weight=n)
 
-    def make_optimizer(self) -> torch.optim.Optimizer | None:
-        """Adam as PyTorch's fused kernel (the same update rule, one kernel per table); others as usual."""
-        if self.cfg.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True)
-        return super().make_optimizer()
-
     def predict_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._score(self.p(users), items)[0]
+        s = (self.p(users) * self.q(items)).sum(-1)
+        return s if self.b is None else s + self.b(items).squeeze(-1)
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.b is None:
