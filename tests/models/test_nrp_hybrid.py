@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from models.common.samplers import pair_batches
 from models.common.sparse import SparseRows
 from models.nrp._hybrid_ae import GroupRuleOptimizer, rating_input
 from tasks.common.device import seed_everything
@@ -218,3 +219,21 @@ def test_side_path_trains_and_resumes(name: str, tmp_path: Path) -> None:
     run("killed", 1, resume)
     run("resumed", 5, resume)
     assert (tmp_path / "resumed.pt").read_bytes() == (tmp_path / "a.pt").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["nrp-dha", "nrp-asdae"])
+def test_lambda1_weights_only_the_prediction_term(name: str) -> None:
+    """NRP Eq. 2: objective = λ1 · mean_pairs (R − g^u·g^i)² + reconstructions + l2‖θ‖²; λ1 scales the first term
+    and leaves the logged terms as they are (the shipped λ1 is 20–50, so the weighting must be exact)."""
+    ctx = side_context()
+    batch = next(pair_batches(ctx.interactions, 64, np.random.default_rng(0), torch.device("cpu")))
+    out = {}
+    for lam in (1.0, 7.0):
+        model = build(name, ctx, lambda1=lam, l2=0.01).eval()
+        out[lam] = model.batch_loss(batch)
+    one, seven = out[1.0], out[7.0]
+    for key in ("mse", "recon", "side"):
+        assert float(one.logs[key]) == pytest.approx(float(seven.logs[key]), rel=1e-6)
+    assert float(one.logs["mse"]) > 0 and float(one.logs["recon"]) > 0
+    gap = float(seven.objective) - float(one.objective)
+    assert gap == pytest.approx(6.0 * float(one.logs["mse"]), rel=1e-5)
