@@ -227,11 +227,7 @@ def test_lambda1_weights_only_the_prediction_term(name: str) -> None:
     and leaves the logged terms as they are (the shipped λ1 is 20–50, so the weighting must be exact)."""
     ctx = side_context()
     batch = next(pair_batches(ctx.interactions, 64, np.random.default_rng(0), torch.device("cpu")))
-    out = {}
-    for lam in (1.0, 7.0):
-        model = build(name, ctx, lambda1=lam, l2=0.01).eval()
-        out[lam] = model.batch_loss(batch)
-    one, seven = out[1.0], out[7.0]
+    one, seven = (build(name, ctx, lambda1=lam, l2=0.01).eval().batch_loss(batch) for lam in (1.0, 7.0))
     for key in ("mse", "recon", "side"):
         assert float(one.logs[key]) == pytest.approx(float(seven.logs[key]), rel=1e-6)
     assert float(one.logs["mse"]) > 0 and float(one.logs["recon"]) > 0
