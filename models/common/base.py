@@ -259,6 +259,11 @@ class Recommender(nn.Module):
         if not self.analytic_gradients:
             step.objective.backward()
 
+    def fused_epoch(self, opt: torch.optim.Optimizer, rng: np.random.Generator) -> dict[str, float] | None:
+        """Optional: one whole epoch of gradient steps done by the model itself (e.g. a compiled kernel of the same
+        algorithm), returning the scalars to log; None (the default) lets the loop step through ``batch_loss``."""
+        return None
+
     def fit_epoch(self, rng: np.random.Generator) -> dict[str, float]:
         """One epoch without an optimizer (``fits_itself`` models); returns the scalars to log."""
         raise NotImplementedError

@@ -81,6 +81,8 @@ def _epoch(model: Recommender, opt: torch.optim.Optimizer | None, rng: np.random
         return {k: float(v) for k, v in logs.items()}
     if getattr(model.cfg, "full_batch", False):
         return _full_batch_epoch(model, opt, rng)
+    if (fused := model.fused_epoch(opt, rng)) is not None:
+        return fused
     sums: dict[str, float] = {}
     total_w = 0.0
     for batch in model.train_batches(rng):

@@ -6,6 +6,7 @@ optimizers) moves the weights exactly as autograd's gradient would."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,7 +109,8 @@ def test_an_epoch_moves_the_weights_as_autograd_would(case: str, optimizer: str,
         assert opt.defaults["fused"] is True  # analytic-gradient models step Adam as the fused kernel
     _epoch(fast, opt, np.random.default_rng(1))
 
-    slow = build(case, **cfg)
+    # the independent objective goes through the loop's batch steps (not BiasedMF's compiled CPU epoch)
+    slow = build(case, **cfg, **({"cpu_kernel": False} if CASES[case][0] == "biased-mf" else {}))
     monkeypatch.setattr(slow, "batch_loss", lambda b: StepLoss(objective(slow, b), {}, weight=len(b.users)))
     monkeypatch.setattr(type(slow), "analytic_gradients", False)
     _epoch(slow, slow.make_optimizer(), np.random.default_rng(1))
@@ -117,3 +119,58 @@ def test_an_epoch_moves_the_weights_as_autograd_would(case: str, optimizer: str,
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), n
         moved |= not torch.equal(a, start[n])
     assert moved
+
+
+@pytest.mark.parametrize("case", ["biased-mf", "mf"])
+def test_the_compiled_cpu_epoch_is_the_tensor_paths_epoch(case: str, tmp_path: Path) -> None:
+    """BiasedMF's ``cpu_kernel`` (numba) against its tensor path (``batch_loss`` + torch's fused Adam): three loop
+    epochs from the same start with the same order give the same tables, Adam moments, step count and logged
+    scalars to float32 rounding; a kernel run resumes from a tensor-path optimizer state (and back)."""
+    cfg = {"batch_size": 16, "lr": 0.05}
+    runs = {}
+    for kernel in (False, True):
+        m = build(case, **cfg, cpu_kernel=kernel)
+        opt = m.make_optimizer()
+        rng = np.random.default_rng(3)
+        logs = [_epoch(m, opt, rng) for _ in range(3)]
+        runs[kernel] = (m, opt, logs)
+    (a, oa, la), (b, ob, lb) = runs[False], runs[True]
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.allclose(pa, pb, rtol=1e-4, atol=1e-5)
+        sa, sb = oa.state[pa], ob.state[pb]
+        assert float(sa["step"]) == float(sb["step"]) == 3 * -(-len(a.ctx.interactions) // 16)  # 3 × batches
+        assert torch.allclose(sa["exp_avg"], sb["exp_avg"], rtol=1e-4, atol=1e-7)
+        assert torch.allclose(sa["exp_avg_sq"], sb["exp_avg_sq"], rtol=1e-4, atol=1e-9)
+    for ea, eb in zip(la, lb, strict=True):
+        assert ea.keys() == eb.keys() == {"loss", "mse", "reg"}
+        for key in ea:
+            assert ea[key] == pytest.approx(eb[key], rel=1e-5)
+    assert la[0]["loss"] > la[2]["loss"]
+
+    # resume across paths: 2 tensor epochs + 1 kernel epoch from the saved state = 3 kernel epochs
+    m = build(case, **cfg, cpu_kernel=False)
+    opt = m.make_optimizer()
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        _epoch(m, opt, rng)
+    torch.save({"model": m.state_dict(), "opt": opt.state_dict()}, tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    r = build(case, **cfg, cpu_kernel=True)
+    r.load_state_dict(state["model"])
+    ropt = r.make_optimizer()
+    ropt.load_state_dict(state["opt"])
+    _epoch(r, ropt, rng)
+    for pa, pb in zip(b.parameters(), r.parameters(), strict=True):
+        assert torch.allclose(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+def test_the_compiled_cpu_epoch_applies_to_adam_on_cpu_only() -> None:
+    """Other optimizers (and CUDA, by the same check) step through ``batch_loss``: ``fused_epoch`` declines."""
+    rng = np.random.default_rng(0)
+    for optimizer in ("sgd", "adagrad", "rprop"):
+        m = build("biased-mf", optimizer=optimizer)
+        assert m.fused_epoch(m.make_optimizer(), rng) is None
+    off = build("biased-mf", cpu_kernel=False)
+    assert off.fused_epoch(off.make_optimizer(), rng) is None
+    on = build("biased-mf")
+    assert on.fused_epoch(on.make_optimizer(), rng) is not None
