@@ -68,12 +68,15 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="project root to work in (default: a temporary directory)")
     ap.add_argument("--json", default=None, help="also write every run's metrics here")
     ap.add_argument("--verbose", action="store_true", help="print the per-epoch progress lines")
+    ap.add_argument("--protocol", default=None,
+                    help="split protocol instead of each dataset's own (e.g. predefined-corrected for the DeepCF "
+                         "files: published negatives the user rated replaced by seeded unrated items)")  # fmt: skip
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root or tmp)
         for dataset in args.datasets:
-            protocol = SOURCES[dataset][1]
+            protocol = args.protocol or SOURCES[dataset][1]
             raw = _params(dataset, protocol, args.seeds, args.models, args.overrides)
             params = params_from_dict(raw)
             layout = Layout(root)
