@@ -79,6 +79,7 @@ SETTINGS = ("auto", "explicit", "implicit")
 VECTORS = ("auto", "item", "user")
 PRETRAIN = ("S+U+S", "S+U", "S+S", "U+U", "U+S", "none", "auto")
 IMPLICIT_OUTPUTS = ("tanh", "sigmoid", "identity")
+LOSS_NORMS = ("vector", "rating")
 DEFAULT_HIDDEN = {"explicit": (500, 500), "implicit": (128,)}
 DEFAULT_L2 = {"explicit": 2e-4, "implicit": 0.01}
 AUTO = -1.0
@@ -98,6 +99,10 @@ class NCAEConfig(SparseGradientConfig):
     """α of Eq. 5: weight of the dropped observed entries (prediction criterion), explicit setting."""
     beta: float = 1.0
     """β of Eq. 5: weight of the kept observed entries (reconstruction criterion), explicit setting."""
+    loss_norm: str = "vector"
+    """Explicit setting: how Eq. 5 weights the ratings. vector (the paper's): each vector's squared errors divided
+    by its number of observed entries |K(u)|, so every vector counts alike; rating: every observed rating counts
+    alike (the batch's errors divided by its mean |K(u)|, the same scale on average), as RMSE weighs them."""
     output_margin: float = 0.0
     """Explicit output c + (h + margin)·tanh(z): rating units added to the half-range h (the paper: 0)."""
     implicit_output: str = "tanh"
@@ -136,6 +141,7 @@ class NCAEConfig(SparseGradientConfig):
             ("vectors", VECTORS),
             ("pretrain", PRETRAIN),
             ("implicit_output", IMPLICIT_OUTPUTS),
+            ("loss_norm", LOSS_NORMS),
         ):
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{p}.{key}", " | ".join(allowed), getattr(self, key))
@@ -415,8 +421,11 @@ class NCAE(Recommender):
             else:
                 pre = dec.pairs_block(h[row_of], block, block.take(dec.weight), cols)
             pred = self._output(pre)
-            n_known = torch.bincount(row_of, minlength=n_rows).clamp(min=1).to(pred.dtype)
-            w = torch.where(kept, self.cfg.beta, self.cfg.alpha) / n_known[row_of]
+            w = torch.where(kept, self.cfg.beta, self.cfg.alpha)
+            if self.cfg.loss_norm == "vector":
+                w = w / torch.bincount(row_of, minlength=n_rows).clamp(min=1).to(pred.dtype)[row_of]
+            else:  # every rating alike, at the scale of the per-vector mean
+                w = w * (n_rows / max(len(row_of), 1))
             return (w * (pred - vals).pow(2)).sum() / n_rows
         out = self._output(dec.dense(h))  # (rows, n_outputs)
         known = out[row_of, cols]

@@ -27,8 +27,11 @@ def _model(task: str = "rating", **cfg: object) -> NCAE:
     return model
 
 
-def test_explicit_loss_is_eq5_by_hand() -> None:
-    model = _model(hidden=[4, 3], alpha=0.7, beta=1.3, pretrain="none")
+@pytest.mark.parametrize("loss_norm", ["vector", "rating"])
+def test_explicit_loss_is_eq5_by_hand(loss_norm: str) -> None:
+    """vector: Eq. 5 (each vector's errors over its |K(u)|); rating: every rating alike, over the batch's mean
+    |K(u)| (the same total weight, so the same scale on average)."""
+    model = _model(hidden=[4, 3], alpha=0.7, beta=1.3, pretrain="none", loss_norm=loss_norm)
     vec_ids = torch.tensor([0, 5])
     cols, _, vals, row_of = model.rows.gather_with_rows(vec_ids)
     kept = torch.arange(len(vals)) % 3 != 0  # entries 0, 3, 6 ... dropped (C)
@@ -41,7 +44,8 @@ def test_explicit_loss_is_eq5_by_hand() -> None:
         c, v, k = cols.numpy()[sel], vals.numpy()[sel], kept.numpy()[sel]
         z = model.out.weight.detach().numpy()[c] @ h[r].numpy() + model.out.bias.detach().numpy()[c]
         pred = (lo + hi) / 2 + (hi - lo) / 2 * np.tanh(z)
-        w = np.where(k, 1.3, 0.7) / len(c)  # β on kept (K \ C), α on dropped (C ∩ K), over |K(u)|
+        per = len(c) if loss_norm == "vector" else len(vals) / 2  # |K(u)|, or the batch's mean |K(u)|
+        w = np.where(k, 1.3, 0.7) / per  # β on kept (K \ C), α on dropped (C ∩ K)
         want += float((w * (pred - v) ** 2).sum())
     assert float(got.detach()) == pytest.approx(want / 2, rel=1e-5)
 
@@ -133,6 +137,7 @@ def test_augmentation_drops_the_most_popular_items_of_sparse_users() -> None:
         ("ranking", {"setting": "implicit", "augment": True, "aug_p": 1.0}, r"models\.ncae\.aug_p"),
         ("ranking", {"setting": "implicit", "aug_p": -0.1}, r"models\.ncae\.aug_p"),
         ("rating", {"setting": "sideways"}, r"models\.ncae\.setting.*auto \| explicit \| implicit"),
+        ("rating", {"loss_norm": "user"}, r"models\.ncae\.loss_norm.*vector \| rating"),
         ("rating", {"augment": True}, r"models\.ncae\.augment.*explicit setting"),
         ("rating", {"hidden": [8], "pretrain": "S+U+S"}, r"models\.ncae\.pretrain"),
         ("rating", {"input_dropout": 1.0}, r"models\.ncae\.input_dropout"),
