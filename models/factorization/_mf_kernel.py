@@ -7,9 +7,9 @@ tables (every row, touched or not, exactly as ``torch.optim.Adam``). Only the ar
 size a tensor step is ~25 operations on 1,024 × 33 floats whose dispatch costs as much as their maths, so a
 compiled loop over the batch's ratings is ~4-5× faster per epoch (``bench.peers.side_by_side``).
 
-Numbers agree with the tensor path to float32 rounding (a test runs both for an epoch and compares the tables and
-the Adam moments); the rating loop runs in a fixed order, so a run is deterministic. The dot products may be
-vectorised (``fastmath`` reassociation), which changes only the rounding.
+Numbers agree with the tensor path to float32 rounding (a test runs both for three epochs and compares the tables,
+the Adam moments and the logged losses); the rating loop runs in a fixed order, so a run is deterministic. The dot
+products may be vectorised (``fastmath`` reassociation), which changes only the rounding.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz", "arcp", "contract"})
-def dot_err(P, Q, users, items, ratings, order, s, e, mu, k, err, norms):
+def dot_err(P, Q, users, items, ratings, order, s, e, mu, k, biased, err, norms):
     # r̂ − r of each rating of the batch, and ‖p̃_j‖² + ‖q̃_k‖² (the regulariser's terms, biases included)
     width = P.shape[1]
     for t in range(s, e):
@@ -33,7 +33,7 @@ def dot_err(P, Q, users, items, ratings, order, s, e, mu, k, err, norms):
         nrm = np.float32(0.0)
         for f in range(width):
             nrm += P[j, f] * P[j, f] + Q[q, f] * Q[q, f]
-        if width > k:
+        if biased:
             acc += mu + P[j, k] + Q[q, k]
         err[t - s] = acc - ratings[o]
         norms[t - s] = nrm
@@ -68,7 +68,7 @@ def epoch(P, Q, MP, VP, MQ, VQ, users, items, ratings, order, batch, mu, l2, bia
     for s in range(0, total, batch):
         e = min(s + batch, total)
         n = e - s
-        dot_err(P, Q, users, items, ratings, order, s, e, mu, k, err, norms)
+        dot_err(P, Q, users, items, ratings, order, s, e, mu, k, biased, err, norms)
         GP[:] = 0.0
         GQ[:] = 0.0
         d_scale = np.float32(2.0 / n)

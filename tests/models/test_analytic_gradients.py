@@ -125,7 +125,7 @@ def test_an_epoch_moves_the_weights_as_autograd_would(case: str, optimizer: str,
 def test_the_compiled_cpu_epoch_is_the_tensor_paths_epoch(case: str, tmp_path: Path) -> None:
     """BiasedMF's ``cpu_kernel`` (numba) against its tensor path (``batch_loss`` + torch's fused Adam): three loop
     epochs from the same start with the same order give the same tables, Adam moments, step count and logged
-    scalars to float32 rounding; a kernel run resumes from a tensor-path optimizer state (and back)."""
+    scalars to float32 rounding; a kernel epoch resumes from a tensor-path checkpoint (model and optimizer state)."""
     cfg = {"batch_size": 16, "lr": 0.05}
     runs = {}
     for kernel in (False, True):
