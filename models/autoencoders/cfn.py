@@ -16,6 +16,11 @@ items; CFN++ are the same classes with ``side: [<source>, ...]`` (params variant
 * Masking noise (§3.1): each known input is hidden (set to 0) with probability ``masking``, a fresh draw per vector
   per step from the loop's generator; a vector whose every entry was drawn keeps them all (the authors' code swaps
   the masks then). Unknown inputs are 0 anyway.
+* ``known_offset`` (not in the paper; 0 = the paper): c added to every known input after centring, in training (the
+  kept entries) and at prediction. Centred, a rating at the vector's mean enters as 0, exactly like an unknown
+  entry, so the plain input cannot say which users rated an item; with c the first layer sees W'(x + c·m), m the
+  known mask (the implicit signal NCAE's uncentred input keeps). Targets and the inverse mapping are unchanged.
+  On ml-100k it takes I-CFN's validation RMSE from ~0.90 to ~0.885 (params.yaml).
 * Loss (Eq. 1): α Σ_{j∈K(x)∩C(x̃)} (nn(x̃)_j − x_j)² + β Σ_{j∈K(x)\\C(x̃)} (nn(x̃)_j − x_j)² per vector, averaged
   over the minibatch's vectors (the authors' trainer divides the summed gradient by the minibatch size); no error
   on unknown outputs. λ‖W‖² is Torch7's weight decay ``l2`` added to the gradient of every parameter at every step
@@ -86,6 +91,10 @@ class CFNConfig(SparseGradientConfig):
     mean_shrinkage: float = 0.0
     """Not in the paper (0 = the paper's plain mean): the centring mean b = (Σ r + k·μ) / (n + k), shrunk towards
     the global mean μ by k pseudo-ratings, for vectors with few ratings."""
+    known_offset: float = 0.0
+    """Not in the paper (0 = the paper): added to every known input entry after centring, so the input also says
+    which users rated the vector (centred, a rating at the vector's mean enters as 0, like an unknown one); the
+    targets stay the centred ratings."""
     decay_biases: bool = False
     """Apply the weight decay to the biases too (Torch7 decays the whole flattened parameter vector; Eq. 1's λ‖W‖²
     names the weights)."""
@@ -216,9 +225,15 @@ class CFN(Recommender):
         inputs (entries in ``SparseRows.gather`` order), None for the full training vector."""
         cols, offsets, vals = self.rows.gather(vec_ids)
         if hidden is not None:
-            vals = torch.where(hidden, torch.zeros_like(vals), vals)
+            vals = self._noisy(vals, hidden)
+        elif self.cfg.known_offset:
+            vals = vals + self.cfg.known_offset
         y = self.side_block(vec_ids)
         return self._upper(self.first(cols, offsets, vals), y)
+
+    def _noisy(self, vals: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """The training input: masked entries 0 (unknown), the kept ones x + ``known_offset``."""
+        return torch.where(hidden, torch.zeros_like(vals), vals + self.cfg.known_offset)
 
     def _upper(self, first: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """{h_L, y} from the first layer's sparse product W'x + b1 (Eq. 4)."""
@@ -278,7 +293,7 @@ class CFN(Recommender):
         cols, offsets, vals, row_of = self.rows.gather_with_rows(vec_ids)
         block = RowBlock(cols)
         w_rows, v_rows = block.take(self.first.weight), block.take(self.dec_w)
-        x = torch.where(hidden, torch.zeros_like(vals), vals)
+        x = self._noisy(vals, hidden)
         z = self._upper(self.first.forward_block(block, w_rows, offsets, x), self.side_block(vec_ids))
         out = torch.tanh((v_rows[block.local] * z[row_of]).sum(-1) + self.dec_b[cols])
         sq = (out - vals).pow(2)

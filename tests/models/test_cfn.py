@@ -233,3 +233,40 @@ def test_mean_shrinkage_pulls_the_centring_mean_towards_the_global_mean() -> Non
     r0 = RATINGS[np.equal(ITEMS, 0)]
     assert plain.vec_mean[0].item() == pytest.approx(r0.mean())
     assert shrunk.vec_mean[0].item() == pytest.approx((r0.sum() + 2 * mu) / (len(r0) + 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("sparse_updates", [False, True])
+def test_known_offset_marks_the_known_inputs_and_leaves_the_targets_centred(sparse_updates: bool) -> None:
+    """x + c on every kept known input (training and prediction), 0 on masked and unknown ones; Eq. 1's targets
+    and the prediction's inverse are unchanged. The sparse path computes the same objective."""
+    c = 0.75
+    m = model(known_offset=c, optimizer="sgd-torch7", sparse_updates=sparse_updates)
+    ids = torch.tensor([0, 2])
+    cols, _, vals, row_of = m.rows.gather_with_rows(ids)
+    hidden = torch.tensor([True, False, False, False, True, False])
+    w1, b1 = m.first.weight.detach(), m.first.bias.detach()
+    v, b2 = m.dec_w.detach(), m.dec_b.detach()
+
+    def dense_in(r: int, masked: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sel = row_of == r
+        x, xin = torch.zeros(5), torch.zeros(5)
+        x[cols[sel]] = vals[sel]
+        keep = torch.ones(int(sel.sum()), dtype=torch.bool) if masked is None else ~masked[sel]
+        xin[cols[sel][keep]] = vals[sel][keep] + c
+        return x, xin, sel
+
+    total = 0.0
+    for r in range(2):
+        x, xin, sel = dense_in(r, hidden)
+        out = torch.tanh(v @ torch.tanh(xin @ w1 + b1) + b2)
+        err = (out - x)[cols[sel]] ** 2
+        total += err[hidden[sel]].sum().item() + 0.5 * err[~hidden[sel]].sum().item()
+    assert m.batch_loss((ids, hidden)).objective.item() == pytest.approx(total / 2, rel=1e-5)
+    # prediction: every known entry + c, then r̂ = b + s · nn(x)
+    m.eval()
+    _, xin, _ = dense_in(0, None)
+    out = torch.tanh(v @ torch.tanh(xin @ w1 + b1) + b2)
+    pred = m.predict(np.array([1]), np.array([0]))[0]
+    assert pred == pytest.approx(RATINGS[ITEMS == 0].mean() + 2.0 * out[1].item(), rel=1e-5)
+    # the offset changes the input (0 = the paper)
+    assert model(optimizer="sgd-torch7").batch_loss((ids, hidden)).objective.item() != pytest.approx(total / 2)
