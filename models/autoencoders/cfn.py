@@ -224,16 +224,13 @@ class CFN(Recommender):
         """{h_L, y}: the last hidden layer and the side vector (the decoder's input); ``hidden`` marks the masked
         inputs (entries in ``SparseRows.gather`` order), None for the full training vector."""
         cols, offsets, vals = self.rows.gather(vec_ids)
-        if hidden is not None:
-            vals = self._noisy(vals, hidden)
-        elif self.cfg.known_offset:
-            vals = vals + self.cfg.known_offset
         y = self.side_block(vec_ids)
-        return self._upper(self.first(cols, offsets, vals), y)
+        return self._upper(self.first(cols, offsets, self._input(vals, hidden)), y)
 
-    def _noisy(self, vals: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """The training input: masked entries 0 (unknown), the kept ones x + ``known_offset``."""
-        return torch.where(hidden, torch.zeros_like(vals), vals + self.cfg.known_offset)
+    def _input(self, vals: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
+        """The network's input at the known entries: x + ``known_offset``, masked ones 0 (unknown)."""
+        x = vals + self.cfg.known_offset if self.cfg.known_offset else vals
+        return x if hidden is None else torch.where(hidden, torch.zeros_like(x), x)
 
     def _upper(self, first: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """{h_L, y} from the first layer's sparse product W'x + b1 (Eq. 4)."""
@@ -293,7 +290,7 @@ class CFN(Recommender):
         cols, offsets, vals, row_of = self.rows.gather_with_rows(vec_ids)
         block = RowBlock(cols)
         w_rows, v_rows = block.take(self.first.weight), block.take(self.dec_w)
-        x = self._noisy(vals, hidden)
+        x = self._input(vals, hidden)
         z = self._upper(self.first.forward_block(block, w_rows, offsets, x), self.side_block(vec_ids))
         out = torch.tanh((v_rows[block.local] * z[row_of]).sum(-1) + self.dec_b[cols])
         sq = (out - vals).pow(2)
